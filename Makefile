@@ -1,0 +1,37 @@
+# Two commands for a fresh machine with Python 3.11 and make:
+#   make repro   # build .venv if needed, run the whole DVC pipeline on the embedded demo data
+#   make test    # build .venv if needed, run the test suite
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: repro test test-fast bench bench-quick docs clean-venv
+
+$(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "error: no python3.11 or python3 on PATH; install Python 3.11" >&2; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+repro: $(STAMP)
+	$(BIN)/dvc repro
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py --sizes 10000 100000 1000000
+
+bench-quick: $(STAMP)
+	$(BIN)/python benchmarks/run.py --sizes 10000
+
+clean-venv:
+	rm -rf $(VENV)
+
+docs: $(STAMP)
+	$(BIN)/python tools/update_readme.py

@@ -1,0 +1,1 @@
+"""Point-in-time ticket features: pure functions of (tickets, events, as_of)."""

@@ -1,0 +1,273 @@
+"""The feature table: one row per (ticket, as-of moment), defined once for training and scoring.
+
+:func:`build_features` is the only way features are made. Training snapshots and the
+nightly scoring run call it with different as-of moments; nothing else computes a
+feature. :data:`FEATURES` documents each column (name, unit, definition); the README
+table is generated from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from features.calendar import BusinessHours, business_clock_minutes, is_business_time, local_wall_clock
+from features.conversation import Timeline, take, build_timeline, locate, to_epoch_seconds
+from features.history import requester_history
+from features.text import text_signals
+from pipeline import contract
+
+_NO_TIME = np.iinfo("int64").min
+NONE_LEVEL = "(none)"
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    unit: str
+    definition: str
+    categorical: bool = False
+
+
+FEATURES: tuple[Feature, ...] = (
+    Feature("customer_messages", "count", "Public messages by the customer."),
+    Feature("agent_replies", "count", "Public messages by an agent."),
+    Feature("ping_pong_count", "count", "Times the speaker changes between customer and agent along the public messages (customer, customer, agent, customer, agent -> 3)."),
+    Feature("first_reply_minutes", "minutes", "From `created_at` to the first public agent message; empty while there is none."),
+    Feature("first_reply_business_minutes", "business minutes", "`first_reply_minutes` counted in business hours only."),
+    Feature("requester_wait_minutes", "minutes", "Total time the customer's latest public message was unanswered by an agent while the ticket was not solved or closed (stretches end at the next agent message, at solve/close, or at as-of)."),
+    Feature("requester_wait_business_minutes", "business minutes", "`requester_wait_minutes` counted in business hours only."),
+    Feature("current_wait_minutes", "minutes", "If at as-of the ticket is not solved/closed and the last public message is the customer's: minutes since the first customer message not yet answered; else 0."),
+    Feature("current_wait_business_minutes", "business minutes", "`current_wait_minutes` counted in business hours only."),
+    Feature("minutes_since_last_agent_reply", "minutes", "Since the latest public agent message; empty when there is none."),
+    Feature("reopens", "count", "Status changes from solved or closed to any other status."),
+    Feature("times_solved", "count", "Status changes into solved or closed from another status."),
+    Feature("group_hops", "count", "Changes of group after the first group was set (setting the same group again is no change)."),
+    Feature("assignee_hops", "count", "Changes of assignee after the first assignee was set."),
+    Feature("notes", "count", "Internal notes."),
+    Feature("has_assignee", "0/1", "An assignee has been set."),
+    Feature("age_minutes", "minutes", "From `created_at` to as-of."),
+    Feature("created_hour", "hour 0-23", "Local hour of creation in the business-hours time zone."),
+    Feature("created_weekday", "0=Mon..6=Sun", "Local weekday of creation."),
+    Feature("created_on_weekend", "0/1", "Created on a day outside the business weekdays."),
+    Feature("created_after_hours", "0/1", "Created outside business hours."),
+    Feature("channel", "category", "Ticket channel (email, chat, phone, web, social, ...).", True),
+    Feature("current_priority", "category", "Latest priority set by a priority event up to as-of; (none) if never set.", True),
+    Feature("current_group", "category", "Latest group set by a group event up to as-of; (none) if never set.", True),
+    Feature("status_now", "category", "Latest status from status events up to as-of (new before any).", True),
+    Feature("last_message_chars", "characters", "Length of the latest customer message."),
+    Feature("last_message_question_marks", "count", "Question marks in the latest customer message."),
+    Feature("last_message_exclamations", "count", "Exclamation marks in the latest customer message."),
+    Feature("last_message_shouting", "0/1", "Latest customer message mostly in capitals (>= 8 Latin letters, >= 70 % capitals)."),
+    Feature("last_message_negative_words", "count", "Negative or frustrated wording (English and Korean word list) in the latest customer message."),
+    Feature("last_message_urgent_words", "count", "Urgent wording (English and Korean word list) in the latest customer message."),
+    Feature("customer_text_chars", "characters", "Total length of all customer messages."),
+    Feature("customer_negative_words", "count", "Negative wording over all customer messages."),
+    Feature("customer_urgent_words", "count", "Urgent wording over all customer messages."),
+    Feature("customer_exclamations", "count", "Exclamation marks over all customer messages."),
+    Feature("customer_shouting_messages", "count", "Customer messages mostly in capitals."),
+    Feature("customer_writes_korean", "0/1", "Some customer message contains Hangul."),
+    Feature("subject_urgent_words", "count", "Urgent wording in the ticket subject."),
+    Feature("subject_negative_words", "count", "Negative wording in the ticket subject."),
+    Feature("requester_previous_tickets", "count", "The requester's tickets created strictly before this one."),
+    Feature("requester_previous_bad_ratings", "count", "Bad ratings the requester gave strictly before this ticket was created."),
+    Feature("requester_previous_reopens", "count", "Reopens on the requester's tickets strictly before this ticket was created."),
+)
+FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
+CATEGORICAL_FEATURES: tuple[str, ...] = tuple(f.name for f in FEATURES if f.categorical)
+KEY_COLUMNS = ("ticket_id", "as_of")
+
+
+def latest_timestamp(tickets: pd.DataFrame, events: pd.DataFrame) -> pd.Timestamp:
+    """The export's latest known moment: the default as-of for scoring."""
+    candidates = [tickets["created_at"].max()]
+    if len(events):
+        candidates.append(events["at"].max())
+    return max(c for c in candidates if pd.notna(c))
+
+
+def build_features(
+    tickets: pd.DataFrame,
+    events: pd.DataFrame,
+    as_of: pd.Timestamp | str | pd.DataFrame | None = None,
+    business_hours: BusinessHours | None = None,
+) -> pd.DataFrame:
+    """Features of tickets as of a moment, from events at or before that moment only.
+
+    Parameters
+    ----------
+    tickets, events : canonical tables from :func:`pipeline.ingest.load_export`.
+    as_of : a single moment (default: the export's latest timestamp) - one row per
+        ticket created at or before it; or a frame with columns ``ticket_id`` and
+        ``as_of`` (UTC timestamps) - one row per frame row, extra columns kept.
+    business_hours : opening hours for the business-minute features.
+
+    Returns
+    -------
+    DataFrame with ``ticket_id``, ``as_of``, any extra query columns, then
+    :data:`FEATURE_NAMES` in order; durations in minutes (float), categoricals as
+    pandas ``category``.
+    """
+    timeline = build_timeline(tickets, events, business_hours)
+    return features_from_timeline(tickets, timeline, as_of, events)
+
+
+def features_from_timeline(
+    tickets: pd.DataFrame,
+    timeline: Timeline,
+    as_of: pd.Timestamp | str | pd.DataFrame | None,
+    events: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """:func:`build_features` on a prepared :class:`Timeline` (to query it several times)."""
+    queries = _queries(tickets, timeline, as_of, events)
+    code = pd.Index(timeline.ticket_ids).get_indexer(queries["ticket_id"].to_numpy(dtype=object))
+    if (code < 0).any():
+        missing = queries["ticket_id"][code < 0].iloc[0]
+        raise ValueError(f"as-of rows name ticket {missing!r}, which is not in the tickets table")
+    as_of_s = to_epoch_seconds(queries["as_of"])
+    out = pd.concat(
+        [
+            queries.reset_index(drop=True),
+            _conversation_features(timeline, code, as_of_s),
+            _ticket_features(tickets, timeline, code),
+        ],
+        axis=1,
+    )
+    for name in CATEGORICAL_FEATURES:
+        out[name] = out[name].astype("category")
+    return out[list(queries.columns) + list(FEATURE_NAMES)]
+
+
+def _queries(tickets, timeline, as_of, events) -> pd.DataFrame:
+    if isinstance(as_of, pd.DataFrame):
+        missing = [c for c in KEY_COLUMNS if c not in as_of.columns]
+        if missing:
+            raise ValueError(f"as-of frame needs columns {KEY_COLUMNS}; missing {missing}")
+        queries = as_of.copy()
+        queries["as_of"] = pd.to_datetime(queries["as_of"], utc=True)
+        return queries[list(KEY_COLUMNS) + [c for c in queries.columns if c not in KEY_COLUMNS]]
+    if as_of is None:
+        if events is None:
+            raise ValueError("as_of is required when the events table is not given")
+        moment = latest_timestamp(tickets, events)
+    else:
+        moment = pd.Timestamp(as_of)
+        moment = moment.tz_localize("UTC") if moment.tzinfo is None else moment.tz_convert("UTC")
+    created = tickets["created_at"]
+    eligible = (created <= moment).to_numpy()
+    return pd.DataFrame(
+        {"ticket_id": tickets["ticket_id"].to_numpy(dtype=object)[eligible],
+         "as_of": pd.Series(moment, index=range(int(eligible.sum()))).astype("datetime64[ns, UTC]")}
+    )
+
+
+def _minutes(later_s: np.ndarray, earlier_s: np.ndarray) -> np.ndarray:
+    valid = (later_s != _NO_TIME) & (earlier_s != _NO_TIME)
+    return np.where(valid, (later_s - earlier_s) / 60.0, np.nan)
+
+
+def _conversation_features(timeline: Timeline, code: np.ndarray, as_of_s: np.ndarray) -> pd.DataFrame:
+    index = locate(timeline, code, as_of_s)
+    state = timeline.state
+
+    def at(name: str, default=0.0) -> np.ndarray:
+        return take(state[name], index, default)
+
+    waiting = at("waiting", False).astype(bool)
+    event_s = take(timeline.at_s, index, _NO_TIME)
+    hours = timeline.hours
+    as_of_business = business_clock_minutes(as_of_s, hours)
+    since_event = np.where(waiting, (as_of_s - event_s) / 60.0, 0.0)
+    since_event_business = np.where(waiting, as_of_business - at("business_minutes"), 0.0)
+    stretch_start_s = np.where(waiting, at("stretch_start_s", _NO_TIME), as_of_s)
+    agent_replies = at("agent_replies")
+    created_s = timeline.created_s[code]
+    first_agent_s = np.where(agent_replies > 0, timeline.first_agent_reply_s[code], _NO_TIME)
+    first_reply_business = np.where(
+        first_agent_s != _NO_TIME,
+        business_clock_minutes(np.where(first_agent_s != _NO_TIME, first_agent_s, created_s), hours)
+        - business_clock_minutes(created_s, hours),
+        np.nan,
+    )
+    status_code = at("status_code", 0).astype("int64")
+    group_code = at("group_code", -1).astype("int64")
+    priority_code = at("priority_code", -1).astype("int64")
+    frame = pd.DataFrame(
+        {
+            "customer_messages": at("customer_messages"),
+            "agent_replies": agent_replies,
+            "ping_pong_count": at("ping_pong_count"),
+            "first_reply_minutes": _minutes(first_agent_s, created_s),
+            "first_reply_business_minutes": first_reply_business,
+            "requester_wait_minutes": at("waited_minutes_before") + since_event,
+            "requester_wait_business_minutes": at("waited_business_before") + since_event_business,
+            "current_wait_minutes": np.where(waiting, (as_of_s - stretch_start_s) / 60.0, 0.0),
+            "current_wait_business_minutes": np.where(
+                waiting, as_of_business - business_clock_minutes(stretch_start_s, hours), 0.0
+            ),
+            "minutes_since_last_agent_reply": _minutes(
+                np.where(at("last_agent_reply_s", _NO_TIME) != _NO_TIME, as_of_s, _NO_TIME),
+                at("last_agent_reply_s", _NO_TIME),
+            ),
+            "reopens": at("reopens"),
+            "times_solved": at("times_solved"),
+            "group_hops": at("group_hops"),
+            "assignee_hops": at("assignee_hops"),
+            "notes": at("notes"),
+            "has_assignee": at("has_assignee", False).astype("float64"),
+            "age_minutes": (as_of_s - created_s) / 60.0,
+            "current_priority": _levels(timeline.priority_values, priority_code),
+            "current_group": _levels(timeline.group_values, group_code),
+            "status_now": np.asarray(contract.STATUSES, dtype=object)[status_code],
+            "last_message_chars": at("last_chars"),
+            "last_message_question_marks": at("last_question_marks"),
+            "last_message_exclamations": at("last_exclamations"),
+            "last_message_shouting": at("last_shouting"),
+            "last_message_negative_words": at("last_negative_words"),
+            "last_message_urgent_words": at("last_urgent_words"),
+            "customer_text_chars": at("total_chars"),
+            "customer_negative_words": at("total_negative_words"),
+            "customer_urgent_words": at("total_urgent_words"),
+            "customer_exclamations": at("total_exclamations"),
+            "customer_shouting_messages": at("total_shouting"),
+            "customer_writes_korean": (at("total_korean") > 0).astype("float64"),
+        }
+    )
+    return frame
+
+
+def _levels(values: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    names = np.append(np.asarray(values, dtype=object), NONE_LEVEL)
+    return names[np.where(codes >= 0, codes, len(names) - 1)]
+
+
+def _ticket_features(tickets: pd.DataFrame, timeline: Timeline, code: np.ndarray) -> pd.DataFrame:
+    """Features fixed at creation (calendar, channel, subject, history), looked up per query row."""
+    hours = timeline.hours
+    created_s = timeline.created_s
+    local = local_wall_clock(created_s, hours.timezone)
+    day = local // 86_400
+    weekday = (day + 3) % 7  # 1970-01-01 was a Thursday
+    subject = text_signals(tickets["subject"] if "subject" in tickets else pd.Series([""] * len(tickets)))
+    per_ticket = pd.DataFrame(
+        {
+            "created_hour": ((local - day * 86_400) // 3600).astype("float64"),
+            "created_weekday": weekday.astype("float64"),
+            "created_on_weekend": (~np.isin(weekday, hours.weekdays)).astype("float64"),
+            "created_after_hours": (~is_business_time(created_s, hours)).astype("float64"),
+            "channel": tickets["channel"].fillna("unknown").to_numpy(dtype=object),
+            "subject_urgent_words": subject["urgent_words"].to_numpy(),
+            "subject_negative_words": subject["negative_words"].to_numpy(),
+        }
+    )
+    per_ticket = pd.concat([per_ticket, requester_history(tickets, timeline)], axis=1)
+    return per_ticket.iloc[code].reset_index(drop=True)
+
+
+def features_markdown_table() -> str:
+    """The README's feature table, generated from :data:`FEATURES` so the two never disagree."""
+    rows = ["| feature | unit | definition |", "| --- | --- | --- |"]
+    rows += [f"| `{f.name}` | {f.unit} | {f.definition} |" for f in FEATURES]
+    return "\n".join(rows)

@@ -1,0 +1,84 @@
+"""Business-hours clock: turns timestamps into business minutes since an epoch.
+
+A duration in business minutes is ``business_clock(t2) - business_clock(t1)``, so
+every wait feature gets its business-hours twin from the same arithmetic that gives
+its calendar value. Holidays are not modelled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+_EPOCH_DAY = np.datetime64("1970-01-01", "D")
+_WEEKDAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+@dataclass(frozen=True)
+class BusinessHours:
+    """Opening hours of the support team in its own time zone.
+
+    ``start_hour``/``end_hour`` are local wall-clock hours (0-24); ``weekdays`` are
+    0=Monday .. 6=Sunday.
+    """
+
+    timezone: str = "UTC"
+    start_hour: float = 8.0
+    end_hour: float = 18.0
+    weekdays: tuple[int, ...] = (0, 1, 2, 3, 4)
+
+    @classmethod
+    def from_params(cls, params: dict | None) -> "BusinessHours":
+        params = params or {}
+        return cls(
+            timezone=str(params.get("timezone", cls.timezone)),
+            start_hour=float(params.get("start_hour", cls.start_hour)),
+            end_hour=float(params.get("end_hour", cls.end_hour)),
+            weekdays=tuple(int(d) for d in params.get("weekdays", cls.weekdays)),
+        )
+
+    @property
+    def minutes_per_day(self) -> float:
+        return (self.end_hour - self.start_hour) * 60.0
+
+    @property
+    def weekmask(self) -> str:
+        return " ".join(name for i, name in enumerate(_WEEKDAY_NAMES) if i in self.weekdays)
+
+
+def local_wall_clock(utc_seconds: np.ndarray, timezone: str) -> np.ndarray:
+    """Seconds since the epoch on the local wall clock of ``timezone`` (int64, same shape)."""
+    utc_seconds = np.asarray(utc_seconds, dtype="int64")
+    if timezone in ("UTC", "Etc/UTC"):
+        return utc_seconds
+    stamps = pd.to_datetime(utc_seconds, unit="s", utc=True).tz_convert(timezone).tz_localize(None)
+    return stamps.as_unit("s").asi8
+
+
+def business_clock_minutes(utc_seconds: np.ndarray, hours: BusinessHours) -> np.ndarray:
+    """Business minutes elapsed from the epoch to each timestamp (float64, same shape).
+
+    ``utc_seconds``: int64 seconds since 1970-01-01 UTC.
+    """
+    local = local_wall_clock(np.asarray(utc_seconds, dtype="int64"), hours.timezone)
+    days = (local // 86_400).astype("int64")
+    minute_of_day = (local - days * 86_400) / 60.0
+    day_dates = _EPOCH_DAY + days.astype("timedelta64[D]")
+    weekmask = hours.weekmask
+    full_days_before = np.busday_count(_EPOCH_DAY, day_dates, weekmask=weekmask)
+    is_business_day = np.is_busday(day_dates, weekmask=weekmask)
+    within_day = np.clip(minute_of_day - hours.start_hour * 60.0, 0.0, hours.minutes_per_day)
+    return full_days_before * hours.minutes_per_day + np.where(is_business_day, within_day, 0.0)
+
+
+def is_business_time(utc_seconds: np.ndarray, hours: BusinessHours) -> np.ndarray:
+    """True where the timestamp falls inside opening hours (bool, same shape)."""
+    local = local_wall_clock(np.asarray(utc_seconds, dtype="int64"), hours.timezone)
+    days = (local // 86_400).astype("int64")
+    hour = (local - days * 86_400) / 3600.0
+    day_dates = _EPOCH_DAY + days.astype("timedelta64[D]")
+    return np.is_busday(day_dates, weekmask=hours.weekmask) & (hour >= hours.start_hour) & (
+        hour < hours.end_hour
+    )

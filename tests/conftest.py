@@ -1,0 +1,31 @@
+"""Shared fixtures: paths to the hand-written exports and the shared real datasets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = REPO_ROOT / "tests" / "fixtures"
+SHARED_DATASETS = REPO_ROOT.parent / "shared" / "datasets"
+
+
+@pytest.fixture
+def tiny_export() -> Path:
+    """Three tickets whose features are worked out by hand in tests/features/test_build.py."""
+    return FIXTURES / "tiny_export"
+
+
+@pytest.fixture
+def bad_export() -> Path:
+    """An export with one row for each rejection reason."""
+    return FIXTURES / "bad_export"
+
+
+def shared_dataset(relative: str) -> Path:
+    """Path of a file under ../shared/datasets, or skip the test saying what is missing."""
+    path = SHARED_DATASETS / relative
+    if not path.is_file():
+        pytest.skip(f"{path} not found: the real-data tests need ../shared/datasets beside the repo")
+    return path

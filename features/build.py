@@ -155,8 +155,8 @@ def _queries(tickets, timeline, as_of, events) -> pd.DataFrame:
     else:
         moment = pd.Timestamp(as_of)
         moment = moment.tz_localize("UTC") if moment.tzinfo is None else moment.tz_convert("UTC")
-    created = tickets["created_at"]
-    eligible = (created <= moment).to_numpy()
+    # One-second resolution, like every other time comparison in the features.
+    eligible = to_epoch_seconds(tickets["created_at"]) <= to_epoch_seconds(moment)[0]
     return pd.DataFrame(
         {"ticket_id": tickets["ticket_id"].to_numpy(dtype=object)[eligible],
          "as_of": pd.Series(moment, index=range(int(eligible.sum()))).astype("datetime64[ns, UTC]")}

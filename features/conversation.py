@@ -33,8 +33,8 @@ _DONE_CODES = np.array([_STATUS_CODE[s] for s in contract.DONE_STATUSES])
 def to_epoch_seconds(stamps: pd.Series | pd.DatetimeIndex | pd.Timestamp) -> np.ndarray:
     """UTC timestamps to int64 seconds since 1970 (floored); NaT becomes the int64 minimum."""
     if isinstance(stamps, pd.Timestamp):
-        return np.array([stamps.as_unit("s").value if stamps.tzinfo else
-                         stamps.tz_localize("UTC").as_unit("s").value], dtype="int64")
+        stamps = stamps if stamps.tzinfo else stamps.tz_localize("UTC")
+        return np.array([stamps.as_unit("ns").value // 1_000_000_000], dtype="int64")
     index = pd.DatetimeIndex(stamps)
     if index.tz is None:
         index = index.tz_localize("UTC")

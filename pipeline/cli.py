@@ -125,6 +125,170 @@ def featurize(
     typer.echo(f"{len(table)} {what} x {table.shape[1] - 2} columns -> {out}")
 
 
+@app.command()
+@user_errors
+def train(
+    export: Path = typer.Argument(..., help="Export directory (raw or validated)."),
+    out: Path = typer.Option(..., "--out", help="Model directory to write."),
+    snapshots: Optional[Path] = typer.Option(None, "--snapshots", help="Reuse `featurize --snapshots` output."),
+    target: Optional[str] = typer.Option(
+        None, "--target", help="Risk target COLUMN=BAD_VALUE (default: params target, else satisfaction=bad)."),
+    params_file: Path = PARAMS_OPTION,
+) -> None:
+    """Train the bad-outcome risk model and the urgency model on the oldest tickets."""
+    from pipeline.train import train as run
+
+    result = run(export, out, snapshots_file=snapshots, target=target, params=_params(params_file))
+    meta = result.model.meta
+    counts = meta["counts"]
+    typer.echo(
+        f"trained model {result.model.version} ({meta['target']}) on {counts['labelled_tickets']['train']} "
+        f"labelled tickets ({counts['bad_tickets']['train']} bad), {result.risk_rows} snapshot rows; "
+        f"calibration {meta['calibration']['method']} -> {out}"
+    )
+
+
+@app.command()
+@user_errors
+def evaluate(
+    model: Path = typer.Argument(..., help="Model directory from `train`."),
+    out: Path = typer.Option(..., "--out", help="Metrics JSON file."),
+    export: Optional[Path] = typer.Option(None, "--export", help="Export (default: the one the model was trained on)."),
+    snapshots: Optional[Path] = typer.Option(None, "--snapshots", help="Snapshot features (default: as in training)."),
+    plots: Optional[Path] = typer.Option(None, "--plots", help="Directory for ROC, PR, calibration, importance files."),
+    truth: Optional[Path] = typer.Option(None, "--truth", help="Simulator truth.csv: adds the oracle ceiling."),
+    params_file: Path = PARAMS_OPTION,
+) -> None:
+    """Measure both models on the newest period, against the baselines."""
+    from pipeline.evaluate import evaluate as run, risk_section
+
+    metrics = run(model, out, export, snapshots, plots, truth, _params(params_file))
+    section = metrics.get("bad_csat") or metrics["risk"]
+    best = max(section["baselines"].items(), key=lambda kv: kv[1]["roc_auc"])
+    oracle = f", oracle {section['oracle_roc_auc']:.3f}" if "oracle_roc_auc" in section else ""
+    typer.echo(
+        f"{metrics['target']} on {metrics['test_period']['tickets']} test tickets: ROC AUC {section['roc_auc']:.3f}"
+        f"{oracle} (best baseline {best[0]} {best[1]['roc_auc']:.3f}), top-10% recall {section['recall_top10']:.3f}, "
+        f"ECE {section['ece']:.3f} -> {out}"
+    )
+
+
+@app.command()
+@user_errors
+def register(
+    model: Path = typer.Argument(..., help="Model directory from `train`."),
+    metrics: Path = typer.Option(..., "--metrics", help="Metrics JSON from `evaluate`."),
+    champion: Path = typer.Option(..., "--champion-dir", help="Where to put the champion's model directory."),
+    decision: Path = typer.Option(..., "--decision", help="JSON file for the gate's decision."),
+    name: str = typer.Option("csat-triage", "--name", help="Registered model family name."),
+    params_file: Path = PARAMS_OPTION,
+) -> None:
+    """Log the run to MLflow, register the models and apply the champion gate."""
+    from pipeline.register import register as run
+
+    run(model, metrics, champion, decision, name, _params(params_file), echo=typer.echo)
+
+
+@app.command()
+@user_errors
+def score(
+    export: Path = typer.Argument(..., help="Tonight's export directory."),
+    out: Path = typer.Option(..., "--out", help="Scored queue file (.csv or .parquet), written atomically."),
+    model: Optional[Path] = typer.Option(None, "--model", help="Model directory."),
+    model_uri: Optional[str] = typer.Option(None, "--model-uri", help="e.g. models:/csat-triage-risk@champion"),
+    db: Optional[str] = typer.Option(
+        None, "--db", help="SQLAlchemy URL (default: sqlite file beside --out; '' to skip)."),
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="Score as of this moment (default: export time)."),
+    all_tickets: bool = typer.Option(False, "--all", help="Score every ticket, not only open ones."),
+    zendesk_payload: Optional[Path] = typer.Option(None, "--zendesk-payload", help="Write update_many batches here."),
+    max_reject_rate: Optional[float] = typer.Option(None, "--max-reject-rate", min=0.0, max=1.0),
+    params_file: Path = PARAMS_OPTION,
+) -> None:
+    """Rank open tickets by priority with reasons; write file, database and Zendesk payload."""
+    from pipeline.score import score as run
+
+    run(export, out, model, model_uri, db, as_of, all_tickets, zendesk_payload, max_reject_rate,
+        _params(params_file), echo=lambda line: typer.echo(line, err=line.startswith("  ")))
+
+
+@app.command()
+@user_errors
+def queue(
+    db: Optional[str] = typer.Option(None, "--db", help="SQLAlchemy URL (default: data/scored/priorities.sqlite)."),
+    group: Optional[str] = typer.Option(None, "--group", help="Only this group."),
+    assignee: Optional[str] = typer.Option(None, "--assignee", help="Only this agent."),
+    limit: int = typer.Option(20, "--limit", min=1, help="How many tickets."),
+) -> None:
+    """The agents' view: the queue in rank order with risk, urgency, wait, tier and reasons."""
+    from pipeline.queue import show_queue
+
+    show_queue(db or "sqlite:///data/scored/priorities.sqlite", group, assignee, limit)
+
+
+@app.command("import-servicenow")
+@user_errors
+def import_servicenow(
+    src: Path = typer.Argument(..., help="ServiceNow incident audit log CSV (plain or .gz)."),
+    out: Path = typer.Option(..., "--out", help="Export directory to write."),
+    fmt: str = typer.Option("csv", "--format", help="csv or parquet."),
+) -> None:
+    """Convert a ServiceNow incident event log into the export contract."""
+    from pipeline.servicenow import import_servicenow as run
+
+    summary = run(src, out, fmt)
+    typer.echo(" ".join(f"{k}={v}" for k, v in summary.as_dict().items()) + f" -> {out}")
+
+
+@app.command("import-kaggle-cst")
+@user_errors
+def import_kaggle_cst(
+    src: Path = typer.Argument(..., help="Kaggle customer_support_tickets.csv (plain or .gz)."),
+    out: Path = typer.Option(..., "--out", help="Export directory to write."),
+    fmt: str = typer.Option("csv", "--format", help="csv or parquet."),
+) -> None:
+    """Convert the Kaggle customer-support ticket file (the negative control) into the export contract."""
+    from pipeline.kaggle_cst import import_kaggle_cst as run
+
+    summary = run(src, out, fmt)
+    typer.echo(" ".join(f"{k}={v}" for k, v in summary.as_dict().items()) + f" -> {out}")
+
+
+@app.command("import-zendesk")
+@user_errors
+def import_zendesk(
+    src: Path = typer.Argument(..., help="Directory of Zendesk API dumps (tickets, ticket_events|audits, users, ...)."),
+    out: Path = typer.Option(..., "--out", help="Export directory to write."),
+    fmt: str = typer.Option("csv", "--format", help="csv or parquet."),
+) -> None:
+    """Convert Zendesk incremental-export JSON into the export contract."""
+    from pipeline.zendesk import import_zendesk as run
+
+    summary = run(src, out, fmt)
+    typer.echo("\n".join(summary.lines()) + f"\n-> {out}")
+
+
+@app.command("push-zendesk")
+@user_errors
+def push_zendesk(
+    payload: Path = typer.Argument(..., help="Payload from `score --zendesk-payload`."),
+    subdomain: str = typer.Option(..., "--subdomain", help="Your Zendesk subdomain (S in S.zendesk.com)."),
+    base_url: Optional[str] = typer.Option(None, "--base-url", help="Default https://S.zendesk.com."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print what would change; send nothing."),
+    max_retries: int = typer.Option(5, "--max-retries", min=0),
+) -> None:
+    """Send the update_many batches (auth: ZENDESK_EMAIL and ZENDESK_API_TOKEN from the environment)."""
+    from pipeline.zendesk import push_update_many
+
+    summary = push_update_many(payload, subdomain, base_url=base_url, dry_run=dry_run,
+                               max_retries=max_retries, echo=typer.echo)
+    typer.echo(
+        f"batches: {summary.batches_sent} sent, {summary.batches_skipped} already done of {summary.batches_total}; "
+        f"tickets sent {summary.tickets_sent}; ticket errors {summary.ticket_errors}; retries {summary.retries}"
+    )
+    if summary.ticket_errors:
+        raise typer.Exit(1)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
 

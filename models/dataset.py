@@ -1,0 +1,92 @@
+"""Training and evaluation rows: features joined with labels, time periods and weights.
+
+Both `train` and `evaluate` build their rows here, so the test period `evaluate`
+reports on is exactly the one `train` held out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from features.build import features_from_timeline, latest_timestamp
+from features.conversation import build_timeline
+from features.calendar import BusinessHours
+from features.snapshots import opening_moments, snapshot_moments
+from models.split import assign_periods, period_boundaries
+from models.store import URGENCY_LEVELS
+from models.target import Target
+from pipeline import contract
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """``risk``: snapshot rows of labelled tickets with ``label`` (0/1), ``weight``
+    (1 / snapshots of the ticket) and ``period``. ``urgency``: one opening row per
+    solved ticket with a final priority, with ``urgency`` and ``period``."""
+
+    risk: pd.DataFrame
+    urgency: pd.DataFrame
+    boundaries: dict[str, pd.Timestamp]
+
+
+def snapshot_features(tickets, events, params: dict, timeline=None) -> pd.DataFrame:
+    """Training snapshot features per ``params['snapshots']`` (the `featurize --snapshots` table)."""
+    policy = params.get("snapshots", {})
+    moments = snapshot_moments(
+        tickets, events,
+        moments=tuple(policy.get("moments", ("opening", "customer_message", "solved"))),
+        max_per_ticket=int(policy.get("max_per_ticket", 6)),
+        opening_window_minutes=float(policy.get("opening_window_minutes", 5.0)),
+    )
+    timeline = timeline or build_timeline(tickets, events, BusinessHours.from_params(params.get("business_hours")))
+    return features_from_timeline(tickets, timeline, moments)
+
+
+def build_training_data(
+    tickets: pd.DataFrame,
+    events: pd.DataFrame,
+    target: Target,
+    params: dict,
+    snapshots: pd.DataFrame | None = None,
+    boundaries: dict[str, pd.Timestamp] | None = None,
+) -> TrainingData:
+    """Join features with labels and periods.
+
+    ``snapshots``: precomputed snapshot features (`featurize --snapshots`), else built
+    here. ``boundaries``: period starts from a trained model (evaluate), else computed
+    from the labelled tickets' creation times and ``params['split']``.
+    """
+    timeline = build_timeline(tickets, events, BusinessHours.from_params(params.get("business_hours")))
+    if snapshots is None:
+        snapshots = snapshot_features(tickets, events, params, timeline)
+
+    labels = target.labels(tickets)
+    by_ticket = pd.DataFrame(
+        {"label": labels.to_numpy(), "created_at": tickets["created_at"].to_numpy()},
+        index=pd.Index(tickets["ticket_id"].to_numpy(dtype=object), name="ticket_id"),
+    )
+    if boundaries is None:
+        boundaries = period_boundaries(by_ticket.loc[by_ticket["label"].notna(), "created_at"], params.get("split"))
+    by_ticket["period"] = assign_periods(by_ticket["created_at"], boundaries).to_numpy()
+
+    risk = snapshots.join(by_ticket[["label", "period"]], on="ticket_id")
+    risk = risk[risk["label"].notna()].reset_index(drop=True)
+    risk["weight"] = per_ticket_weights(risk["ticket_id"])
+
+    window = float(params.get("snapshots", {}).get("opening_window_minutes", 5.0))
+    final_priority = tickets["priority"].astype(object)
+    has_urgency = tickets["status"].isin(contract.DONE_STATUSES) & final_priority.isin(URGENCY_LEVELS)
+    done = tickets[has_urgency.to_numpy()]
+    opening = opening_moments(done, latest_timestamp(tickets, events), window)
+    urgency = features_from_timeline(tickets, timeline, opening)
+    urgency["urgency"] = done["priority"].to_numpy(dtype=object)
+    urgency["period"] = by_ticket.loc[urgency["ticket_id"], "period"].to_numpy()
+    return TrainingData(risk=risk, urgency=urgency, boundaries=boundaries)
+
+
+def per_ticket_weights(ticket_ids: pd.Series) -> np.ndarray:
+    """1 / number of rows of the row's ticket: every ticket weighs 1 in total."""
+    return 1.0 / ticket_ids.groupby(ticket_ids).transform("size").to_numpy()

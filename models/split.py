@@ -1,0 +1,43 @@
+"""Out-of-time split: each ticket belongs to one period by its creation time.
+
+Periods in time order: ``train`` (fit), ``valid`` (early stopping), ``calibrate``
+(probability calibration), ``test`` (the newest tickets; every reported metric).
+All snapshots of a ticket follow the ticket, so none straddles a boundary.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+PERIODS = ("train", "valid", "calibrate", "test")
+DEFAULT_FRACTIONS = {"train": 0.55, "valid": 0.15, "calibrate": 0.10, "test": 0.20}
+
+
+def period_boundaries(created_at: pd.Series, fractions: dict[str, float] | None = None) -> dict[str, pd.Timestamp]:
+    """Start time of each period after ``train``, from quantiles of ``created_at``.
+
+    ``created_at``: creation times of the tickets that carry labels (so each period
+    gets its share of labels). Returns ``{"valid": t1, "calibrate": t2, "test": t3}``.
+    """
+    fractions = {**DEFAULT_FRACTIONS, **(fractions or {})}
+    shares = np.array([float(fractions[p]) for p in PERIODS])
+    if (shares <= 0).any():
+        raise ValueError(f"every split fraction must be > 0, got {dict(zip(PERIODS, shares))}")
+    cumulative = np.cumsum(shares / shares.sum())[:-1]
+    seconds = created_at.dropna().astype("int64").to_numpy()
+    if len(seconds) == 0:
+        raise ValueError("no labelled tickets to split")
+    cuts = np.quantile(seconds, cumulative, method="higher")
+    return {
+        period: pd.Timestamp(int(cut), tz="UTC")
+        for period, cut in zip(PERIODS[1:], cuts)
+    }
+
+
+def assign_periods(created_at: pd.Series, boundaries: dict[str, pd.Timestamp]) -> pd.Series:
+    """Period name per ticket (aligned with ``created_at``): the last period whose start it reached."""
+    period = pd.Series("train", index=created_at.index, dtype=object)
+    for name in PERIODS[1:]:
+        period[created_at >= boundaries[name]] = name
+    return period

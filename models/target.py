@@ -1,0 +1,74 @@
+"""What the risk model predicts: a ticket column and the values that count as a bad outcome.
+
+CSAT is the default (``satisfaction``: bad = 1, good = 0, anything else unlabelled).
+Teams with few survey answers can point the model at any bad outcome every ticket
+has, e.g. ``sla_missed=true``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from pipeline.io import ExportError
+
+
+@dataclass(frozen=True)
+class Target:
+    """``column``: ticket column; ``bad``: values meaning 1; ``good``: values meaning 0.
+
+    When ``good`` is empty, every non-empty value that is not bad counts as good.
+    """
+
+    column: str = "satisfaction"
+    bad: tuple[str, ...] = ("bad",)
+    good: tuple[str, ...] = ("good",)
+
+    @classmethod
+    def parse(cls, spec: str | None) -> "Target":
+        """``"satisfaction"`` (default) or ``"COLUMN=BAD_VALUE[,BAD_VALUE...]"``."""
+        if spec is None or spec.strip() in ("", "satisfaction"):
+            return cls()
+        column, sep, values = spec.partition("=")
+        if not sep or not column.strip() or not values.strip():
+            raise ExportError(
+                f"target {spec!r}: use COLUMN=BAD_VALUE, e.g. sla_missed=true (or 'satisfaction')"
+            )
+        bad = tuple(v.strip().lower() for v in values.split(",") if v.strip())
+        return cls(column=column.strip(), bad=bad, good=())
+
+    @classmethod
+    def from_params(cls, params: dict | None) -> "Target":
+        params = params or {}
+        if not params or params.get("column", "satisfaction") == "satisfaction" and "bad" not in params:
+            return cls()
+        bad = params.get("bad", ["bad"])
+        bad = (bad,) if isinstance(bad, (str, bool)) else tuple(bad)
+        good = params.get("good", [])
+        good = (good,) if isinstance(good, (str, bool)) else tuple(good)
+        return cls(
+            column=str(params["column"]),
+            bad=tuple(str(v).lower() for v in bad),
+            good=tuple(str(v).lower() for v in good),
+        )
+
+    @property
+    def name(self) -> str:
+        if self == Target():
+            return "satisfaction=bad"
+        return f"{self.column}={','.join(self.bad)}"
+
+    def labels(self, tickets: pd.DataFrame) -> pd.Series:
+        """1.0 (bad outcome), 0.0 (good) or NaN (unlabelled) per ticket, aligned with ``tickets``."""
+        if self.column not in tickets.columns:
+            raise ExportError(
+                f"target column {self.column!r} is not in the tickets table "
+                f"(columns: {', '.join(map(str, tickets.columns))})"
+            )
+        values = tickets[self.column].astype(object).where(tickets[self.column].notna(), "")
+        values = values.astype(str).str.strip().str.lower()
+        is_bad = values.isin(self.bad)
+        is_good = values.isin(self.good) if self.good else (values != "") & ~is_bad
+        return pd.Series(np.where(is_bad, 1.0, np.where(is_good, 0.0, np.nan)), index=tickets.index)

@@ -1,0 +1,114 @@
+"""Fitting the two LightGBM models on time-split training rows.
+
+- risk: binary classifier on snapshot rows of labelled tickets, early-stopped on the
+  ``valid`` period, calibrated on the ``calibrate`` period;
+- urgency: 4-class classifier (low, normal, high, urgent) on each ticket's opening
+  snapshot, learned from the priority agents finally set on solved tickets. The
+  priority field itself is never one of its features.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from models.calibration import Calibrator, fit_calibrator
+from models.store import URGENCY_LEVELS
+
+DEFAULT_LGBM = {
+    "learning_rate": 0.05,
+    "num_leaves": 31,
+    "min_data_in_leaf": 40,
+    "feature_fraction": 0.8,
+    "bagging_fraction": 0.8,
+    "bagging_freq": 1,
+    "lambda_l2": 1.0,
+    "max_rounds": 2000,
+    "early_stopping_rounds": 100,
+    "seed": 42,
+}
+# Features the urgency model must never see: the field it predicts, and what agents do
+# because of it.
+URGENCY_EXCLUDED = ("current_priority",)
+
+
+class EligibilityError(ValueError):
+    """Too little labelled data to train a model worth shipping."""
+
+
+@dataclass(frozen=True)
+class RiskFit:
+    booster: lgb.Booster
+    calibrator: Calibrator
+    best_iteration: int
+
+
+def _lgbm_params(params: dict | None, objective: dict) -> tuple[dict, int, int]:
+    merged = {**DEFAULT_LGBM, **(params or {})}
+    rounds = int(merged.pop("max_rounds"))
+    patience = int(merged.pop("early_stopping_rounds"))
+    merged.pop("balance_classes", None)
+    lgb_params = {
+        **merged, **objective,
+        "verbosity": -1, "deterministic": True, "force_row_wise": True, "num_threads": 2,
+    }
+    return lgb_params, rounds, patience
+
+
+def check_eligibility(y_train: np.ndarray, ticket_ids: np.ndarray, min_labelled: int, min_bad: int, target: str) -> None:
+    """Refuse to train when the training period has too few labelled tickets or bad outcomes."""
+    per_ticket = pd.Series(y_train).groupby(ticket_ids).max()
+    labelled, bad = len(per_ticket), int((per_ticket == 1).sum())
+    good = labelled - bad
+    if labelled < min_labelled or bad < min_bad or good < 1:
+        raise EligibilityError(
+            f"not enough labels to train ({target}): the training period has {labelled} labelled tickets "
+            f"({bad} bad, {good} good); need at least {min_labelled} labelled and {min_bad} bad "
+            "(params: train.min_labelled_tickets, train.min_bad_tickets). Export a longer period, "
+            "or train on another bad outcome with --target COLUMN=VALUE"
+        )
+
+
+def fit_risk(
+    x: pd.DataFrame, y: np.ndarray, weight: np.ndarray, period: np.ndarray, ticket_ids: np.ndarray,
+    params: dict | None = None,
+) -> RiskFit:
+    """Fit the bad-outcome model: rows ``period == 'train'``, early stopping on 'valid', calibration on 'calibrate'."""
+    lgb_params, rounds, patience = _lgbm_params(params, {"objective": "binary", "metric": "binary_logloss"})
+    fit_weight = weight.copy()
+    if (params or {}).get("balance_classes"):
+        # Up-weighting bad outcomes helps the trees find them; the calibrator undoes the shift.
+        train = period == "train"
+        ratio = (y[train] == 0).sum() / max((y[train] == 1).sum(), 1)
+        fit_weight = np.where(y == 1, weight * ratio, weight)
+    booster = _train(x, y, fit_weight, period, lgb_params, rounds, patience)
+    calibrate = period == "calibrate"
+    if len(np.unique(y[calibrate])) < 2:
+        raise EligibilityError("the calibration period has only one class of label; it needs both good and bad outcomes")
+    raw = booster.predict(x[calibrate], raw_score=True)
+    calibrator = fit_calibrator(raw, y[calibrate], weight[calibrate], ticket_ids[calibrate])
+    return RiskFit(booster, calibrator, booster.best_iteration or booster.current_iteration())
+
+
+def fit_urgency(
+    x: pd.DataFrame, urgency: np.ndarray, period: np.ndarray, params: dict | None = None
+) -> lgb.Booster:
+    """Fit the urgency classifier; ``urgency`` holds level names from :data:`URGENCY_LEVELS`."""
+    code = pd.Categorical(urgency, categories=URGENCY_LEVELS).codes.astype("float64")
+    lgb_params, rounds, patience = _lgbm_params(
+        params, {"objective": "multiclass", "num_class": len(URGENCY_LEVELS), "metric": "multi_logloss"}
+    )
+    return _train(x, code, np.ones(len(code)), period, lgb_params, rounds, patience)
+
+
+def _train(x, y, weight, period, lgb_params, rounds, patience) -> lgb.Booster:
+    train, valid = period == "train", period == "valid"
+    train_set = lgb.Dataset(x[train], y[train], weight=weight[train], free_raw_data=False)
+    valid_set = lgb.Dataset(x[valid], y[valid], weight=weight[valid], reference=train_set)
+    return lgb.train(
+        lgb_params, train_set, num_boost_round=rounds, valid_sets=[valid_set], valid_names=["valid"],
+        callbacks=[lgb.early_stopping(patience, verbose=False)],
+    )

@@ -1,0 +1,97 @@
+"""Stage `register`: log the run to MLflow, register the models, apply the champion gate.
+
+Writes the current champion's model directory to ``champion_dir`` (the model the
+nightly scoring uses) and the gate's decision to a metrics file, so the choice made
+here is a declared DVC output rather than hidden state in the registry.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from models.registry import GateDecision, Registry, auc_lower_bound, copy_model_dir, decide
+from models.store import ModelMismatchError, TriageModel
+from pipeline.evaluate import load_evaluation_data, risk_section, risk_test_metrics
+from pipeline.io import write_json
+
+NO_CHAMPION_FILE = "NO_CHAMPION.json"
+
+
+def register(
+    model_dir: str | Path,
+    metrics_file: str | Path,
+    champion_dir: str | Path,
+    decision_file: str | Path,
+    name: str = "csat-triage",
+    params: dict | None = None,
+    echo=print,
+) -> GateDecision:
+    """Log + register ``model_dir`` and decide whether it becomes the champion."""
+    params = params or {}
+    gate = params.get("champion", {})
+    metric = str(gate.get("metric", "roc_auc"))
+    tolerance = float(gate.get("tolerance", 0.005))
+    min_lift = float(gate.get("min_lift_over_baselines", 0.005))
+
+    model_dir, champion_dir = Path(model_dir), Path(champion_dir)
+    model = TriageModel.load(model_dir)
+    metrics = json.loads(Path(metrics_file).read_text())
+    section = metrics[risk_section(model)]
+    tickets, bad = metrics["test_period"]["tickets"], metrics["test_period"]["bad_tickets"]
+    lower = auc_lower_bound(section["roc_auc"], bad, tickets - bad)
+    baseline_values = {k: v[metric] for k, v in section["baselines"].items() if metric in v}
+
+    # The champion is judged on this model's test rows: the same tickets, the same features.
+    data, _ = load_evaluation_data(model, None, None, params)
+    test = data.risk[data.risk["period"] == "test"].reset_index(drop=True)
+    registry = Registry(name)
+    champion_version = registry.champion_version()
+    champion_value = None
+    with tempfile.TemporaryDirectory(prefix="csat-triage-champion-") as scratch:
+        champion_path = None
+        if champion_version is not None:
+            champion_path = registry.download_model_dir(champion_version, scratch)
+            try:
+                champion_value = risk_test_metrics(TriageModel.load(champion_path), test)[metric]
+            except ModelMismatchError:
+                echo(f"champion v{champion_version} cannot read this version's features; comparing with baselines only")
+        decision = decide(metric, float(section[metric]), lower, baseline_values,
+                          champion_value, champion_version, tolerance, min_lift)
+
+        risk_version, urgency_version, run_id = registry.log_and_register(
+            model, model_dir, _scalar_metrics(metrics), test.head(50)
+        )
+        registry.log_decision(run_id, decision)
+        if decision.promoted:
+            registry.promote(risk_version, urgency_version)
+            copy_model_dir(model_dir, champion_dir)
+        elif champion_path is not None:
+            copy_model_dir(champion_path, champion_dir)
+        else:
+            champion_dir.mkdir(parents=True, exist_ok=True)
+            for stale in champion_dir.iterdir():
+                stale.unlink()
+            write_json({"reason": decision.reason, "model_version": model.version},
+                       champion_dir / NO_CHAMPION_FILE)
+
+    outcome = {**decision.as_dict(), "new_registered_version": risk_version, "new_model_version": model.version,
+               "champion_version": risk_version if decision.promoted else champion_version}
+    write_json(outcome, decision_file)
+    verdict = "PROMOTED to champion" if decision.promoted else "NOT promoted"
+    echo(f"champion gate: model {model.version} (registered v{risk_version}) {verdict}: {decision.reason}")
+    return decision
+
+
+def _scalar_metrics(metrics: dict, prefix: str = "") -> dict[str, float]:
+    flat: dict[str, float] = {}
+    for key, value in metrics.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_scalar_metrics(value, f"{name}."))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value):
+            flat[name] = float(value)
+    return flat

@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: repro test test-fast bench bench-quick docs clean-venv
+.PHONY: repro test test-fast bench bench-quick uci negative-control docs clean-venv
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "error: no python3.11 or python3 on PATH; install Python 3.11" >&2; exit 1; }
@@ -33,6 +33,13 @@ bench-quick: $(STAMP)
 
 clean-venv:
 	rm -rf $(VENV)
+
+# Real data from ../shared/datasets (see realdata/README.md).
+uci: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro realdata/servicenow/dvc.yaml
+
+negative-control: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro realdata/negative_control/dvc.yaml
 
 docs: $(STAMP)
 	$(BIN)/python tools/update_readme.py

@@ -78,6 +78,9 @@ FEATURES: tuple[Feature, ...] = (
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
 CATEGORICAL_FEATURES: tuple[str, ...] = tuple(f.name for f in FEATURES if f.categorical)
 KEY_COLUMNS = ("ticket_id", "as_of")
+# Raw text carried beside the features for the models' learned text scores (models/text_model.py):
+# the subject and the customer's first message, if it was written at or before as-of.
+OPENING_TEXT = "opening_text"
 
 
 def latest_timestamp(tickets: pd.DataFrame, events: pd.DataFrame) -> pd.Timestamp:
@@ -137,7 +140,17 @@ def features_from_timeline(
     )
     for name in CATEGORICAL_FEATURES:
         out[name] = out[name].astype("category")
-    return out[list(queries.columns) + list(FEATURE_NAMES)]
+    out[OPENING_TEXT] = _opening_text(tickets, timeline, code, as_of_s)
+    return out[list(queries.columns) + list(FEATURE_NAMES) + [OPENING_TEXT]]
+
+
+def _opening_text(tickets: pd.DataFrame, timeline: Timeline, code: np.ndarray, as_of_s: np.ndarray) -> np.ndarray:
+    subject = (tickets["subject"].fillna("").astype(str).to_numpy(dtype=object) if "subject" in tickets
+               else np.full(len(tickets), "", dtype=object))[code]
+    first_s = timeline.first_customer_message_s[code]
+    written = (first_s != _NO_TIME) & (first_s <= as_of_s)
+    first_message = np.where(written, timeline.first_customer_body[code], "")
+    return (pd.Series(subject, dtype=object) + "\n" + pd.Series(first_message, dtype=object)).to_numpy(dtype=object)
 
 
 def _queries(tickets, timeline, as_of, events) -> pd.DataFrame:

@@ -61,6 +61,8 @@ class Timeline:
     group_values: np.ndarray  # group names; state["group_code"] indexes into it (-1: none)
     priority_values: np.ndarray  # priority names; state["priority_code"] indexes into it
     first_agent_reply_s: np.ndarray  # per ticket: first public agent message, or int64 min
+    first_customer_message_s: np.ndarray  # per ticket: first public customer message, or int64 min
+    first_customer_body: np.ndarray  # per ticket: its text ("" when none)
     hours: BusinessHours
 
 
@@ -191,16 +193,30 @@ def build_timeline(
     }
     _add_text_state(state, signals, customer_message, last_customer_message, starts)
 
-    first_agent = np.full(len(ticket_ids), np.iinfo("int64").min, dtype="int64")
-    agent_positions = np.flatnonzero(agent_message)
-    first_of_ticket, first_pos = np.unique(ticket[agent_positions], return_index=True)
-    first_agent[first_of_ticket] = at_s[agent_positions[first_pos]]
+    first_agent, _ = _first_per_ticket(agent_message, ticket, at_s, len(ticket_ids))
+    bodies = events["body"].to_numpy(dtype=object)[order] if "body" in events else np.full(len(order), "", dtype=object)
+    first_customer, first_customer_position = _first_per_ticket(customer_message, ticket, at_s, len(ticket_ids))
+    first_customer_body = np.full(len(ticket_ids), "", dtype=object)
+    has_message = first_customer_position >= 0
+    first_customer_body[has_message] = bodies[first_customer_position[has_message]]
 
     return Timeline(
         ticket_ids=ticket_ids, created_s=created_s, ticket=ticket, at_s=at_s, keys=keys,
         state=state, group_values=group_values, priority_values=priority_values,
-        first_agent_reply_s=first_agent, hours=hours,
+        first_agent_reply_s=first_agent, first_customer_message_s=first_customer,
+        first_customer_body=first_customer_body, hours=hours,
     )
+
+
+def _first_per_ticket(mask: np.ndarray, ticket: np.ndarray, at_s: np.ndarray, n_tickets: int):
+    """Per ticket, the time and event position of its first event where ``mask`` (int64 min / -1 if none)."""
+    times = np.full(n_tickets, np.iinfo("int64").min, dtype="int64")
+    positions = np.full(n_tickets, -1, dtype="int64")
+    candidates = np.flatnonzero(mask)
+    tickets_with, first = np.unique(ticket[candidates], return_index=True)
+    times[tickets_with] = at_s[candidates[first]]
+    positions[tickets_with] = candidates[first]
+    return times, positions
 
 
 def _codes(values: pd.Series, mapping: dict[str, int]) -> np.ndarray:

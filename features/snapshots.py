@@ -2,7 +2,9 @@
 
 A model scored on open tickets must learn from tickets seen the same way: part-way
 through. Each ticket contributes rows at several moments (its opening, after each
-customer message, at each solve), each later turned into features as of that moment.
+customer message, at each solve, or - for logs without messages such as ServiceNow
+audit logs - after each field change while the ticket is open), each later turned
+into features as of that moment.
 No moment is at or after the ticket's ``satisfaction_at``, so the rating itself (and
 anything that happened once it was given) never reaches a training row.
 """
@@ -13,8 +15,14 @@ import numpy as np
 import pandas as pd
 
 from features.build import latest_timestamp
+from pipeline import contract
 
 MOMENTS = ("opening", "customer_message", "solved")
+# Moment kinds that are not in the default policy (MOMENTS stays the default argument).
+# ``field_change``: after each status/group/assignee/priority event that leaves the
+# ticket open (not solved/closed) - for event logs that carry no messages.
+EXTRA_MOMENTS = ("field_change",)
+KNOWN_MOMENTS = MOMENTS + EXTRA_MOMENTS
 
 
 def opening_moments(
@@ -42,14 +50,14 @@ def snapshot_moments(
 ) -> pd.DataFrame:
     """Snapshot moments for training; columns ``ticket_id``, ``as_of``, ``moment``.
 
-    ``moments`` picks from :data:`MOMENTS`. Moments at or after ``satisfaction_at`` are
+    ``moments`` picks from :data:`KNOWN_MOMENTS` (default :data:`MOMENTS`). Moments at or after ``satisfaction_at`` are
     dropped, duplicates (same ticket and second) are merged, and a ticket with more
     than ``max_per_ticket`` moments keeps an evenly spaced subset that always includes
     its first and last.
     """
-    unknown = sorted(set(moments) - set(MOMENTS))
+    unknown = sorted(set(moments) - set(KNOWN_MOMENTS))
     if unknown:
-        raise ValueError(f"unknown snapshot moment(s) {unknown}; choose from {list(MOMENTS)}")
+        raise ValueError(f"unknown snapshot moment(s) {unknown}; choose from {list(KNOWN_MOMENTS)}")
     if max_per_ticket < 1:
         raise ValueError("snapshots.max_per_ticket must be at least 1")
     export_at = latest_timestamp(tickets, events)
@@ -63,10 +71,14 @@ def snapshot_moments(
     if "solved" in moments:
         is_solve = (kind == "status") & (events["value"].to_numpy(dtype=object) == "solved")
         parts.append(_event_moments(events, is_solve, "solved"))
+    if "field_change" in moments:
+        parts.append(field_change_moments(events))
     snapshots = pd.concat(parts, ignore_index=True)
 
+    # `.array` keeps the UTC dtype: `.to_numpy()` of an all-NaT column (an export without
+    # ratings, e.g. ServiceNow) came back tz-naive and the comparison below raised.
     rated_at = snapshots["ticket_id"].map(
-        pd.Series(tickets["satisfaction_at"].to_numpy(), index=tickets["ticket_id"].to_numpy())
+        pd.Series(tickets["satisfaction_at"].array, index=tickets["ticket_id"].to_numpy())
     )
     before_rating = rated_at.isna() | (snapshots["as_of"] < rated_at)
     snapshots = snapshots[before_rating.to_numpy()]
@@ -74,6 +86,25 @@ def snapshot_moments(
     snapshots = snapshots.sort_values(["ticket_id", "as_of"], kind="stable")
     snapshots = snapshots.drop_duplicates(["ticket_id", "as_of"], keep="first")
     return _evenly_spaced(snapshots, max_per_ticket).reset_index(drop=True)
+
+
+def field_change_moments(events: pd.DataFrame) -> pd.DataFrame:
+    """A moment at each field-change event after which the ticket is still open.
+
+    Field changes are the ``status``/``group``/``assignee``/``priority`` events. The
+    status after an event is the latest status event at or before it (file order on
+    equal times; ``new`` before any); a change that leaves the ticket solved or closed
+    gives no moment, because once solved the outcome of an SLA-style target is
+    already decided (a solve snapshot would teach the model the resolution time).
+    Columns: ``ticket_id``, ``as_of`` (the event time), ``moment`` = ``field_change``.
+    """
+    ordered = events.sort_values(["ticket_id", "at"], kind="stable")
+    kind = ordered["kind"].astype(str).to_numpy()
+    status_value = ordered["value"].astype(object).where(kind == "status")
+    status_after = status_value.groupby(ordered["ticket_id"].to_numpy(dtype=object), sort=False).ffill()
+    still_open = ~status_after.isin(contract.DONE_STATUSES).to_numpy()
+    is_change = np.isin(kind, contract.FIELD_CHANGE_KINDS) & still_open
+    return _event_moments(ordered, is_change, "field_change")
 
 
 def _event_moments(events: pd.DataFrame, mask: np.ndarray, moment: str) -> pd.DataFrame:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.build import features_from_timeline, latest_timestamp
+from features.build import FEATURE_NAMES, OPENING_TEXT, features_from_timeline, latest_timestamp
 from features.conversation import build_timeline
 from features.calendar import BusinessHours
 from features.snapshots import opening_moments, snapshot_moments
@@ -19,6 +19,7 @@ from models.split import assign_periods, period_boundaries
 from models.store import URGENCY_LEVELS
 from models.target import Target
 from pipeline import contract
+from pipeline.io import ExportError
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,12 @@ def build_training_data(
     timeline = build_timeline(tickets, events, BusinessHours.from_params(params.get("business_hours")))
     if snapshots is None:
         snapshots = snapshot_features(tickets, events, params, timeline)
+    missing = [c for c in (*FEATURE_NAMES, OPENING_TEXT) if c not in snapshots.columns]
+    if missing:
+        raise ExportError(
+            f"the snapshot features lack {', '.join(missing[:3])}: they were made by another version; "
+            "run `csat-triage featurize --snapshots` again (dvc repro does)"
+        )
 
     labels = target.labels(tickets)
     by_ticket = pd.DataFrame(

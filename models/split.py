@@ -25,10 +25,11 @@ def period_boundaries(created_at: pd.Series, fractions: dict[str, float] | None 
     if (shares <= 0).any():
         raise ValueError(f"every split fraction must be > 0, got {dict(zip(PERIODS, shares))}")
     cumulative = np.cumsum(shares / shares.sum())[:-1]
-    seconds = created_at.dropna().astype("int64").to_numpy()
-    if len(seconds) == 0:
+    # Whatever unit the timestamps carry (pandas 3 often gives microseconds), work in nanoseconds.
+    nanoseconds = pd.DatetimeIndex(created_at.dropna()).as_unit("ns").asi8
+    if len(nanoseconds) == 0:
         raise ValueError("no labelled tickets to split")
-    cuts = np.quantile(seconds, cumulative, method="higher")
+    cuts = np.quantile(nanoseconds, cumulative, method="higher")
     return {
         period: pd.Timestamp(int(cut), tz="UTC")
         for period, cut in zip(PERIODS[1:], cuts)

@@ -4,6 +4,7 @@ Files (no pickle anywhere, so loading a model cannot run code):
 
 - ``risk_model.txt`` / ``urgency_model.txt``: LightGBM boosters in LightGBM's text format;
 - ``calibration.json``: the risk calibrator as plain numbers;
+- ``text_model.json`` + ``text_*_coef.npy``: the learned text scores (plain arrays);
 - ``model.json``: feature lists, categorical levels, target, training periods, data
   fingerprint, parameters, library versions and the model version.
 """
@@ -20,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from models.calibration import Calibrator
+from models.text_model import TextModel
 from pipeline.io import ExportError, atomic_path, write_json
 
 URGENCY_LEVELS = ("low", "normal", "high", "urgent")
@@ -49,7 +51,8 @@ def prepare_matrix(
         )
     matrix = features[feature_names].copy()
     for name, levels in categorical_levels.items():
-        matrix[name] = pd.Categorical(matrix[name].astype(object), categories=levels)
+        values = matrix[name].astype(object)
+        matrix[name] = pd.Categorical(values.where(values.isin(levels)), categories=levels)
     for name in feature_names:
         if name not in categorical_levels:
             matrix[name] = pd.to_numeric(matrix[name], errors="coerce").astype("float64")
@@ -69,6 +72,7 @@ class TriageModel:
     calibrator: Calibrator
     urgency_booster: lgb.Booster | None
     meta: dict = field(default_factory=dict)
+    text_model: TextModel | None = None
 
     @property
     def version(self) -> str:
@@ -78,12 +82,17 @@ class TriageModel:
     def target(self) -> str:
         return str(self.meta.get("target", "satisfaction=bad"))
 
+    def _with_text_scores(self, features: pd.DataFrame) -> pd.DataFrame:
+        return self.text_model.add_scores(features) if self.text_model is not None else features
+
     def risk_matrix(self, features: pd.DataFrame) -> pd.DataFrame:
-        return prepare_matrix(features, self.meta["risk_features"], self.meta["categorical_levels"])
+        return prepare_matrix(
+            self._with_text_scores(features), self.meta["risk_features"], self.meta["categorical_levels"]
+        )
 
     def urgency_matrix(self, features: pd.DataFrame) -> pd.DataFrame:
         levels = {k: v for k, v in self.meta["categorical_levels"].items() if k in self.meta["urgency_features"]}
-        return prepare_matrix(features, self.meta["urgency_features"], levels)
+        return prepare_matrix(self._with_text_scores(features), self.meta["urgency_features"], levels)
 
     def raw_risk(self, features: pd.DataFrame) -> np.ndarray:
         """Uncalibrated log-odds of a bad outcome, shape (n_rows,)."""
@@ -117,6 +126,8 @@ class TriageModel:
         if self.urgency_booster is not None:
             _write_booster(self.urgency_booster, model_dir / URGENCY_FILE)
         write_json(self.calibrator.to_dict(), model_dir / CALIBRATION_FILE)
+        if self.text_model is not None:
+            self.text_model.save(model_dir)
         write_json(self.meta, model_dir / META_FILE)
         return model_dir
 
@@ -133,6 +144,7 @@ class TriageModel:
             calibrator=Calibrator.from_dict(json.loads((model_dir / CALIBRATION_FILE).read_text())),
             urgency_booster=lgb.Booster(model_file=str(urgency_file)) if urgency_file.is_file() else None,
             meta=meta,
+            text_model=TextModel.load(model_dir),
         )
 
 
@@ -141,12 +153,17 @@ def _write_booster(booster: lgb.Booster, path: Path) -> None:
         tmp.write_text(booster.model_to_string())
 
 
-def model_version(risk_booster: lgb.Booster, urgency_booster: lgb.Booster | None, calibrator: Calibrator) -> str:
+def model_version(
+    risk_booster: lgb.Booster, urgency_booster: lgb.Booster | None, calibrator: Calibrator,
+    text_model: TextModel | None = None,
+) -> str:
     """Content hash of the models: the same training gives the same version, on any machine."""
     digest = hashlib.sha256(risk_booster.model_to_string().encode())
     if urgency_booster is not None:
         digest.update(urgency_booster.model_to_string().encode())
     digest.update(json.dumps(calibrator.to_dict(), sort_keys=True).encode())
+    if text_model is not None:
+        digest.update(text_model.risk_coef.tobytes() + text_model.urgency_coef.tobytes())
     return digest.hexdigest()[:12]
 
 

@@ -67,9 +67,17 @@ def simulate(
     fmt: str = typer.Option("csv", "--format", help="csv, parquet or zendesk."),
 ) -> None:
     """Simulate a support desk and write an export plus truth.csv (true risk and urgency)."""
-    from pipeline.simulate import simulate_export
+    from pipeline.simulate import simulate, simulate_export
 
-    simulation = simulate_export(out, n_tickets=tickets, seed=seed, start=start, days=days, fmt=fmt)
+    if fmt == "zendesk":
+        from pipeline.io import write_table
+        from pipeline.zendesk import write_zendesk_export
+
+        simulation = simulate(tickets, seed=seed, start=start, days=days)
+        write_zendesk_export(out, simulation.tickets, simulation.events)
+        write_table(simulation.truth, out / "truth.csv")
+    else:
+        simulation = simulate_export(out, n_tickets=tickets, seed=seed, start=start, days=days, fmt=fmt)
     typer.echo(
         f"simulated {len(simulation.tickets)} tickets, {len(simulation.events)} events "
         f"up to {simulation.export_at:%Y-%m-%d %H:%M} UTC -> {out}"

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
 import pandas as pd
 
 from pipeline import contract
@@ -53,9 +54,9 @@ def read_raw_table(path: str | os.PathLike) -> pd.DataFrame:
     try:
         if name.endswith(".parquet"):
             frame = pd.read_parquet(path)
-            frame = frame.astype(object).where(frame.notna(), "")
-            frame = frame.map(lambda v: v if isinstance(v, str) else _cell_to_text(v))
-            frame["_line"] = range(2, len(frame) + 2)
+            for column in frame.columns:
+                frame[column] = _column_to_text(frame[column])
+            frame["_line"] = np.arange(2, len(frame) + 2)
             return frame
         frame = pd.read_csv(
             path, dtype=str, keep_default_na=False, na_values=[], encoding="utf-8"
@@ -66,10 +67,14 @@ def read_raw_table(path: str | os.PathLike) -> pd.DataFrame:
     return frame
 
 
-def _cell_to_text(value: object) -> str:
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    return str(value)
+def _column_to_text(values: pd.Series) -> pd.Series:
+    """A typed Parquet column as the text a CSV would hold ("" for missing), one column at a time."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return _iso_utc(values)
+    text = values.astype(object).where(values.notna(), "")
+    if not (pd.api.types.is_string_dtype(values) or values.dtype == object):
+        text = text.astype(str).where(values.notna(), "")
+    return text.astype(str)
 
 
 def _physical_start_lines(frame: pd.DataFrame) -> pd.Series:
@@ -165,6 +170,8 @@ def write_export(
 
 
 def _iso_utc(values: pd.Series) -> pd.Series:
+    """ISO-8601 UTC text with a Z, to the second ("" for missing); vectorised in numpy."""
     stamps = pd.to_datetime(values, utc=True)
-    text = stamps.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return text.where(stamps.notna(), "")
+    seconds = stamps.dt.tz_localize(None).to_numpy(dtype="datetime64[s]")
+    text = np.char.add(np.datetime_as_string(seconds, unit="s"), "Z")
+    return pd.Series(np.where(stamps.notna().to_numpy(), text, ""), index=values.index, dtype=object)

@@ -14,7 +14,9 @@ from features.build import CATEGORICAL_FEATURES, FEATURE_NAMES
 from models.dataset import build_training_data
 from models.store import TriageModel, categorical_levels_of, data_fingerprint, model_version, prepare_matrix
 from models.target import Target
+from models.text_model import TEXT_SCORE_COLUMNS, fit_text_scores
 from models.training import URGENCY_EXCLUDED, check_eligibility, fit_risk, fit_urgency
+from models.store import URGENCY_LEVELS
 from pipeline import __version__
 from pipeline.ingest import load_export
 
@@ -45,10 +47,9 @@ def train(
     snapshots = pd.read_parquet(snapshots_file) if snapshots_file else None
     data = build_training_data(export.tickets, export.events, chosen, params, snapshots)
 
-    risk = data.risk
+    risk, urgency = data.risk, data.urgency
     exclude = set(train_params.get("exclude_features", []))
     risk_features = [f for f in FEATURE_NAMES if f not in exclude]
-    urgency_features = [f for f in risk_features if f not in URGENCY_EXCLUDED]
     categorical = [f for f in CATEGORICAL_FEATURES if f in risk_features]
     train_rows = risk[risk["period"] == "train"]
     check_eligibility(
@@ -56,13 +57,18 @@ def train(
         int(train_params.get("min_labelled_tickets", 200)), int(train_params.get("min_bad_tickets", 30)),
         chosen.name,
     )
+    text_model = None
+    if params.get("text_model", {}).get("enabled", True):
+        urgency_code = pd.Categorical(urgency["urgency"], categories=URGENCY_LEVELS).codes
+        text_model, risk, urgency = fit_text_scores(risk, urgency, urgency_code, params.get("text_model"))
+        risk_features += [c for c in TEXT_SCORE_COLUMNS if c not in exclude]
+    urgency_features = [f for f in risk_features if f not in URGENCY_EXCLUDED]
     levels = categorical_levels_of(train_rows, categorical)
     risk_fit = fit_risk(
         prepare_matrix(risk, risk_features, levels), risk["label"].to_numpy(), risk["weight"].to_numpy(),
         risk["period"].to_numpy(), risk["ticket_id"].to_numpy(), params.get("risk_model"),
     )
 
-    urgency = data.urgency
     urgency_booster = None
     urgency_train = urgency[urgency["period"] == "train"]
     if urgency_train["urgency"].nunique() >= 2 and (urgency["period"] == "valid").any():
@@ -74,7 +80,7 @@ def train(
 
     labelled = risk.drop_duplicates("ticket_id")
     meta = {
-        "model_version": model_version(risk_fit.booster, urgency_booster, risk_fit.calibrator),
+        "model_version": model_version(risk_fit.booster, urgency_booster, risk_fit.calibrator, text_model),
         "target": chosen.name,
         "target_spec": {"column": chosen.column, "bad": list(chosen.bad), "good": list(chosen.good)},
         "risk_features": risk_features,
@@ -100,10 +106,11 @@ def train(
         "calibration": {"method": risk_fit.calibrator.method,
                         "brier_platt": risk_fit.calibrator.brier_platt,
                         "brier_isotonic": risk_fit.calibrator.brier_isotonic},
-        "params": {k: params.get(k) for k in ("train", "split", "risk_model", "urgency_model", "snapshots", "business_hours")},
+        "params": {k: params.get(k) for k in ("train", "split", "risk_model", "urgency_model", "text_model",
+                                              "snapshots", "business_hours")},
         "versions": {"csat_triage": __version__, "lightgbm": lightgbm.__version__,
                      "scikit_learn": sklearn.__version__, "pandas": pd.__version__, "numpy": np.__version__},
     }
-    model = TriageModel(risk_fit.booster, risk_fit.calibrator, urgency_booster, meta)
+    model = TriageModel(risk_fit.booster, risk_fit.calibrator, urgency_booster, meta, text_model)
     model.save(model_dir)
     return TrainResult(model=model, risk_rows=len(risk), urgency_rows=len(urgency))

@@ -124,9 +124,22 @@ def test_snapshot_frame_gives_one_row_per_query_in_order(export):
     )
     table = build_features(export.tickets, export.events, queries)
     assert list(table.columns[:3]) == ["ticket_id", "as_of", "moment"]
-    assert list(table.columns[3:]) == list(FEATURE_NAMES)
+    assert list(table.columns[3:-1]) == list(FEATURE_NAMES)
+    # Beside the features: the subject and the first customer message, once it was written.
+    assert table["opening_text"].tolist() == [
+        "Locked out\nurgent: cannot log in", "Invoice wrong\nMy invoice is wrong", "Invoice wrong\nMy invoice is wrong",
+    ]
     assert table["current_wait_minutes"].tolist() == [60, 30, 0]
     assert table["ping_pong_count"].tolist() == [0, 2, 5]
+
+
+def test_opening_text_waits_for_the_first_customer_message(export):
+    before = features_at(export, "2026-03-02T08:59:59Z")
+    assert before.empty  # T1 not created yet
+    queries = pd.DataFrame({"ticket_id": ["T1"], "as_of": pd.to_datetime(["2026-03-02T09:00:00Z"], utc=True)})
+    assert build_features(export.tickets, export.events, queries)["opening_text"].tolist() == [
+        "Invoice wrong\nMy invoice is wrong"
+    ]
 
 
 def test_unknown_ticket_in_queries_is_an_error(export):

@@ -1,0 +1,156 @@
+"""Learned text scores from the opening text (subject + the customer's first message).
+
+Character n-grams (2-4, within word boundaries) are hashed into a fixed number of
+columns, so the model needs no vocabulary and works the same for English and Korean.
+Two linear models read them:
+
+- ``text_risk_score``: a linear-probability score of a bad outcome (ridge regression on 0/1);
+- ``text_urgency_score``: expected urgency level, 0 = low .. 3 = urgent (ridge regression).
+
+Ridge with the LSQR solver is fast and deterministic; the trees downstream only need
+a good ordering from these scores, not calibrated values.
+
+On the training period the scores are out-of-fold (each ticket scored by a model
+that did not see it), so the trees downstream learn how much to trust them; other
+periods and scoring use the model fitted on the whole training period. Coefficients
+are stored as ``.npy`` arrays and loaded with ``allow_pickle=False``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.feature_extraction.text import HashingVectorizer
+from sklearn.linear_model import Ridge
+
+from features.build import OPENING_TEXT
+from pipeline.io import atomic_path, write_json
+
+TEXT_SCORE_COLUMNS = ("text_risk_score", "text_urgency_score")
+_META, _RISK_COEF, _URGENCY_COEF = "text_model.json", "text_risk_coef.npy", "text_urgency_coef.npy"
+
+
+@dataclass
+class TextModel:
+    n_features: int
+    ngram_range: tuple[int, int]
+    risk_coef: np.ndarray
+    risk_intercept: float
+    urgency_coef: np.ndarray
+    urgency_intercept: float
+
+    def vectorize(self, texts) -> "scipy.sparse.csr_matrix":
+        """(n_texts, n_features) L2-normalised hashed character n-gram counts.
+
+        Each distinct text is vectorised once (a ticket's snapshots share their opening text).
+        """
+        vectorizer = HashingVectorizer(
+            analyzer="char_wb", ngram_range=self.ngram_range, n_features=self.n_features,
+            alternate_sign=False, norm="l2", lowercase=True, dtype=np.float32,
+        )
+        codes, uniques = pd.factorize(pd.Series(texts, dtype=object).fillna("").astype(str))
+        return vectorizer.transform(uniques)[codes]
+
+    def scores(self, texts) -> pd.DataFrame:
+        """Both text scores per text; shape (n_texts, 2), columns :data:`TEXT_SCORE_COLUMNS`."""
+        x = self.vectorize(texts)
+        return pd.DataFrame({
+            "text_risk_score": x @ self.risk_coef + self.risk_intercept,
+            "text_urgency_score": x @ self.urgency_coef + self.urgency_intercept,
+        })
+
+    def add_scores(self, features: pd.DataFrame) -> pd.DataFrame:
+        """``features`` with the text scores computed from its ``opening_text`` (if not already there)."""
+        if all(c in features.columns for c in TEXT_SCORE_COLUMNS):
+            return features
+        scores = self.scores(features[OPENING_TEXT].to_numpy(dtype=object))
+        return features.assign(**{c: scores[c].to_numpy() for c in TEXT_SCORE_COLUMNS})
+
+    def save(self, model_dir: Path) -> None:
+        write_json({"n_features": self.n_features, "ngram_range": list(self.ngram_range),
+                    "risk_intercept": self.risk_intercept, "urgency_intercept": self.urgency_intercept},
+                   model_dir / _META)
+        for name, array in ((_RISK_COEF, self.risk_coef), (_URGENCY_COEF, self.urgency_coef)):
+            with atomic_path(model_dir / name) as tmp:
+                with open(tmp, "wb") as handle:
+                    np.save(handle, np.asarray(array, dtype=np.float32), allow_pickle=False)
+
+    @classmethod
+    def load(cls, model_dir: Path) -> "TextModel | None":
+        if not (model_dir / _META).is_file():
+            return None
+        meta = json.loads((model_dir / _META).read_text())
+        return cls(
+            n_features=int(meta["n_features"]), ngram_range=tuple(meta["ngram_range"]),
+            risk_coef=np.load(model_dir / _RISK_COEF, allow_pickle=False),
+            risk_intercept=float(meta["risk_intercept"]),
+            urgency_coef=np.load(model_dir / _URGENCY_COEF, allow_pickle=False),
+            urgency_intercept=float(meta["urgency_intercept"]),
+        )
+
+
+def _fit_linear(x, y, strength: float) -> tuple[np.ndarray, float]:
+    """Ridge regression (coefficients, intercept); all zeros when there is nothing to learn."""
+    if x.shape[0] < 2 or len(np.unique(y)) < 2:
+        return np.zeros(x.shape[1], dtype=np.float32), 0.0
+    model = Ridge(alpha=1.0 / strength, solver="lsqr")
+    model.fit(x, y)
+    return model.coef_.ravel().astype(np.float32), float(model.intercept_)
+
+
+def fit_text_scores(
+    risk_rows: pd.DataFrame, urgency_rows: pd.DataFrame, urgency_code: np.ndarray, params: dict | None = None,
+) -> tuple[TextModel, pd.DataFrame, pd.DataFrame]:
+    """Fit both text models on the training period and score every row of both frames.
+
+    ``risk_rows`` need ``ticket_id``, ``period``, ``label``, ``opening_text``;
+    ``urgency_rows`` need ``ticket_id``, ``period``, ``opening_text`` with
+    ``urgency_code`` (0..3) aligned to them. Returns the model and both frames with
+    :data:`TEXT_SCORE_COLUMNS` added. A training-period row gets both scores from
+    models that did not see its ticket (folds by ticket id, shared by both frames).
+    """
+    params = params or {}
+    folds = int(params.get("folds", 5))
+    strength = float(params.get("strength", 1.0))
+    model = TextModel(int(params.get("n_features", 2**17)), tuple(params.get("ngram_range", (2, 4))),
+                      np.zeros(0, np.float32), 0.0, np.zeros(0, np.float32), 0.0)
+    risk_x = model.vectorize(risk_rows[OPENING_TEXT].to_numpy(dtype=object))
+    urgency_x = model.vectorize(urgency_rows[OPENING_TEXT].to_numpy(dtype=object))
+
+    fits = {}
+    for kind, rows, x, target in (("risk", risk_rows, risk_x, risk_rows["label"].to_numpy(dtype="float64")),
+                                  ("urgency", urgency_rows, urgency_x, np.asarray(urgency_code, dtype="float64"))):
+        # One example per training ticket (its latest text): long tickets do not count more.
+        fit_rows = (rows["period"] == "train").to_numpy() & ~rows["ticket_id"].duplicated(keep="last").to_numpy()
+        fold = _fold_of(rows["ticket_id"], folds)
+        fits[kind] = (
+            _fit_linear(x[fit_rows], target[fit_rows], strength),
+            {k: _fit_linear(x[fit_rows & (fold != k)], target[fit_rows & (fold != k)], strength)
+             for k in range(folds)},
+        )
+    (model.risk_coef, model.risk_intercept), _ = fits["risk"]
+    (model.urgency_coef, model.urgency_intercept), _ = fits["urgency"]
+
+    def scored(rows: pd.DataFrame, x) -> pd.DataFrame:
+        in_train = (rows["period"] == "train").to_numpy()
+        fold = _fold_of(rows["ticket_id"], folds)
+        columns = {}
+        for kind, column in (("risk", "text_risk_score"), ("urgency", "text_urgency_score")):
+            (coef, intercept), per_fold = fits[kind]
+            score = np.asarray(x @ coef + intercept, dtype="float64")
+            for k, (fold_coef, fold_intercept) in per_fold.items():
+                held = in_train & (fold == k)
+                score[held] = np.asarray(x[held] @ fold_coef + fold_intercept, dtype="float64")
+            columns[column] = score
+        return rows.assign(**columns)
+
+    return model, scored(risk_rows, risk_x), scored(urgency_rows, urgency_x)
+
+
+def _fold_of(ticket_ids: pd.Series, folds: int) -> np.ndarray:
+    """Deterministic fold per ticket id, the same in every frame."""
+    return (pd.util.hash_array(ticket_ids.astype(str).to_numpy(dtype=object)) % np.uint64(folds)).astype("int64")

@@ -93,6 +93,8 @@ PHRASES: dict[str, Phrase] = {
     "requester_previous_tickets": lambda v: "customer has " + plural(v, "earlier ticket"),
     "requester_previous_bad_ratings": lambda v: "customer rated " + plural(v, "earlier ticket") + " bad",
     "requester_previous_reopens": lambda v: "customer had " + plural(v, "earlier reopen"),
+    "text_risk_score": lambda v: pd.Series("opening message worded like past unhappy customers", index=v.index),
+    "text_urgency_score": lambda v: pd.Series("opening message worded like urgent tickets", index=v.index),
 }
 
 

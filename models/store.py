@@ -82,17 +82,18 @@ class TriageModel:
     def target(self) -> str:
         return str(self.meta.get("target", "satisfaction=bad"))
 
-    def _with_text_scores(self, features: pd.DataFrame) -> pd.DataFrame:
+    def with_text_scores(self, features: pd.DataFrame) -> pd.DataFrame:
+        """``features`` plus the learned text scores (from ``opening_text``) when the model uses them."""
         return self.text_model.add_scores(features) if self.text_model is not None else features
 
     def risk_matrix(self, features: pd.DataFrame) -> pd.DataFrame:
         return prepare_matrix(
-            self._with_text_scores(features), self.meta["risk_features"], self.meta["categorical_levels"]
+            self.with_text_scores(features), self.meta["risk_features"], self.meta["categorical_levels"]
         )
 
     def urgency_matrix(self, features: pd.DataFrame) -> pd.DataFrame:
         levels = {k: v for k, v in self.meta["categorical_levels"].items() if k in self.meta["urgency_features"]}
-        return prepare_matrix(self._with_text_scores(features), self.meta["urgency_features"], levels)
+        return prepare_matrix(self.with_text_scores(features), self.meta["urgency_features"], levels)
 
     def raw_risk(self, features: pd.DataFrame) -> np.ndarray:
         """Uncalibrated log-odds of a bad outcome, shape (n_rows,)."""

@@ -103,6 +103,7 @@ def score_tickets(
     # Urgency is judged from what was known as the ticket arrived, exactly as it was trained.
     opening = features_from_timeline(tickets, timeline, opening_moments(chosen, as_of, window))
 
+    now = model.with_text_scores(now)  # the reasons quote the text scores like any feature
     p_bad = model.predict_risk(now)
     contributions = model.risk_contributions(now)
     urgency_probability = model.predict_urgency(opening).to_numpy()

@@ -181,6 +181,23 @@ def evaluate(
     )
 
 
+@app.command("evaluate-moments")
+@user_errors
+def evaluate_moments(
+    model: Path = typer.Argument(..., help="Model directory from `train`."),
+    out: Path = typer.Option(..., "--out", help="Metrics JSON file."),
+    export: Optional[Path] = typer.Option(None, "--export", help="Export (default: the one the model was trained on)."),
+    params_file: Path = PARAMS_OPTION,
+) -> None:
+    """Risk metrics at fixed moments of each test ticket's life: opening, first reassignment, halfway."""
+    from pipeline.evaluate_moments import evaluate_moments as run
+
+    metrics = run(model, out, export, _params(params_file))
+    for moment, section in metrics["moments"].items():
+        auc = section["model"].get("roc_auc")
+        typer.echo(f"{moment}: {section['tickets']} tickets, model ROC AUC {auc if auc is None else round(auc, 3)}")
+
+
 @app.command()
 @user_errors
 def register(

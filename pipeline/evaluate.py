@@ -110,7 +110,7 @@ def evaluate(
     urgency_test = urgency[urgency["period"] == "test"].reset_index(drop=True)
     confusion = None
     if model.urgency_booster is not None and len(urgency_test):
-        metrics["urgency"], confusion = _urgency_metrics(
+        metrics["urgency"], confusion = urgency_metrics(
             model, urgency_test, urgency[urgency["period"] == "train"], first_priority(events)
         )
 
@@ -139,7 +139,7 @@ def first_priority(events: pd.DataFrame) -> pd.Series:
     return priority_events.groupby("ticket_id")["value"].first()
 
 
-def _urgency_metrics(
+def urgency_metrics(
     model: TriageModel, test: pd.DataFrame, train: pd.DataFrame, initial_priority: pd.Series
 ) -> tuple[dict, pd.DataFrame]:
     probabilities = model.predict_urgency(test)

@@ -145,10 +145,11 @@ class Registry:
         with mlflow.start_run(run_name=f"train-{model.version}") as run:
             mlflow.set_tags({"model_version": model.version, "target": model.target,
                              "data_fingerprint": model.meta["training_data"]["fingerprint"]})
-            mlflow.log_params(_flatten({"params": model.meta.get("params", {}),
-                                        "data": {"fingerprint": model.meta["training_data"]["fingerprint"],
-                                                 "export": model.meta["training_data"]["export"]},
-                                        "target": model.target}))
+            params = flatten({"params": model.meta.get("params", {}),
+                              "data": {"fingerprint": model.meta["training_data"]["fingerprint"],
+                                       "export": model.meta["training_data"]["export"]},
+                              "target": model.target})
+            mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
             mlflow.log_metrics({k: v for k, v in metrics.items() if np.isfinite(v)})
             risk_input = _signature_frame(model.risk_matrix(sample))
             risk_info = mlflow.lightgbm.log_model(
@@ -208,14 +209,15 @@ def _signature_frame(matrix: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _flatten(tree: dict, prefix: str = "") -> dict[str, str]:
-    flat: dict[str, str] = {}
+def flatten(tree: dict, prefix: str = "") -> dict[str, object]:
+    """Nested dicts to one level with dotted keys: {"a": {"b": 1}} -> {"a.b": 1}."""
+    flat: dict[str, object] = {}
     for key, value in tree.items():
         name = f"{prefix}{key}"
         if isinstance(value, dict):
-            flat.update(_flatten(value, f"{name}."))
+            flat.update(flatten(value, f"{name}."))
         else:
-            flat[name] = str(value)[:500]
+            flat[name] = value
     return flat
 
 

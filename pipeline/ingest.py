@@ -173,9 +173,11 @@ def _read_raw_export(export_dir: Path) -> tuple[pd.DataFrame, Path, pd.DataFrame
         tickets, events = zendesk.read_zendesk_export(export_dir)
         tickets = tickets.astype(object).where(tickets.notna(), "").astype(str)
         events = events.astype(object).where(events.notna(), "").astype(str)
+        # JSON has no lines: ``line`` is the record number + 1, as if it were a CSV with a header.
         tickets["_line"] = np.arange(2, len(tickets) + 2)
         events["_line"] = np.arange(2, len(events) + 2)
-        return tickets, export_dir / "tickets.json", events, export_dir / "ticket_events.json"
+        tickets_file, events_file = zendesk.source_files(export_dir)
+        return tickets, tickets_file, events, events_file
     tickets_file = find_table(export_dir, contract.TICKETS)
     events_file = find_table(export_dir, contract.EVENTS)
     return read_raw_table(tickets_file), tickets_file, read_raw_table(events_file), events_file

@@ -67,6 +67,23 @@ def read_raw_table(path: str | os.PathLike) -> pd.DataFrame:
     return frame
 
 
+def read_source_table(path: str | os.PathLike, required: tuple[str, ...], what: str) -> pd.DataFrame:
+    """Read a third-party source file as text, checking it has the ``required`` columns.
+
+    ``what`` names the source in messages ("ServiceNow incident log").
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ExportError(f"{path}: {what} not found")
+    frame = read_raw_table(path)
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise ExportError(
+            f"{path}: missing column {missing[0]!r}; expected the {what} columns ({', '.join(required)})"
+        )
+    return frame
+
+
 def _column_to_text(values: pd.Series) -> pd.Series:
     """A typed Parquet column as the text a CSV would hold ("" for missing), one column at a time."""
     if pd.api.types.is_datetime64_any_dtype(values):

@@ -48,7 +48,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.io import ExportError, read_raw_table, write_export
+from pipeline.io import ExportError, read_source_table, write_export
 
 # The public copy of the Kaggle file, next to (never inside) the project repository.
 DEFAULT_SOURCE_PATH = (
@@ -138,17 +138,7 @@ def import_kaggle_cst(
 
 def read_kaggle_cst(src: str | os.PathLike) -> pd.DataFrame:
     """Read the Kaggle file with every column as text; check the required columns."""
-    src = Path(src)
-    if not src.is_file():
-        raise ExportError(f"{src}: Kaggle ticket file not found")
-    raw = read_raw_table(src)
-    missing = [c for c in REQUIRED_SOURCE_COLUMNS if c not in raw.columns]
-    if missing:
-        raise ExportError(
-            f"{src}: missing column {missing[0]!r}; expected the Kaggle customer support "
-            f"ticket columns ({', '.join(REQUIRED_SOURCE_COLUMNS)})"
-        )
-    return raw
+    return read_source_table(src, REQUIRED_SOURCE_COLUMNS, "Kaggle customer support ticket file")
 
 
 def convert_kaggle_cst(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, ImportSummary]:

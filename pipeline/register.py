@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.registry import GateDecision, Registry, auc_lower_bound, copy_model_dir, decide
+from models.registry import GateDecision, Registry, auc_lower_bound, copy_model_dir, decide, flatten
 from models.store import ModelMismatchError, TriageModel
 from pipeline.evaluate import load_evaluation_data, risk_section, risk_test_metrics
 from pipeline.io import write_json
@@ -86,12 +86,9 @@ def register(
     return decision
 
 
-def _scalar_metrics(metrics: dict, prefix: str = "") -> dict[str, float]:
-    flat: dict[str, float] = {}
-    for key, value in metrics.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(_scalar_metrics(value, f"{name}."))
-        elif isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value):
-            flat[name] = float(value)
-    return flat
+def _scalar_metrics(metrics: dict) -> dict[str, float]:
+    """The finite numbers of a metrics tree, with dotted names (MLflow metrics are scalars)."""
+    return {
+        name: float(value) for name, value in flatten(metrics).items()
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value)
+    }

@@ -56,7 +56,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline import contract
-from pipeline.io import ExportError, read_raw_table, write_export
+from pipeline.io import ExportError, read_source_table, write_export
 
 # The public copy of the UCI log, next to (never inside) the project repository.
 DEFAULT_LOG_PATH = (
@@ -174,17 +174,7 @@ def read_servicenow_log(src: str | os.PathLike) -> pd.DataFrame:
 
     Raises :class:`ExportError` naming the first missing required column.
     """
-    src = Path(src)
-    if not src.is_file():
-        raise ExportError(f"{src}: ServiceNow log not found")
-    log = read_raw_table(src)
-    missing = [c for c in REQUIRED_SOURCE_COLUMNS if c not in log.columns]
-    if missing:
-        raise ExportError(
-            f"{src}: missing column {missing[0]!r}; expected the ServiceNow incident log "
-            f"columns ({', '.join(REQUIRED_SOURCE_COLUMNS)})"
-        )
-    return log
+    return read_source_table(src, REQUIRED_SOURCE_COLUMNS, "ServiceNow incident log")
 
 
 def convert_servicenow(log: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, ImportSummary]:

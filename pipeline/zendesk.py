@@ -187,6 +187,14 @@ def is_zendesk_export(src: str | os.PathLike) -> bool:
     return src.is_dir() and any((src / f"{ENDPOINT_TICKETS}{s}").is_file() for s in JSON_SUFFIXES)
 
 
+def source_files(src: str | os.PathLike) -> tuple[Path, Path]:
+    """The files that rows of (tickets, events) come from, for messages that name a file."""
+    src = Path(src)
+    events = _endpoint_file(src, ENDPOINT_TICKET_EVENTS) or _endpoint_file(src, ENDPOINT_AUDITS)
+    return (_endpoint_file(src, "tickets") or src / "tickets.json",
+            events or src / f"{ENDPOINT_TICKET_EVENTS}.json")
+
+
 def read_zendesk_export(src: str | os.PathLike) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Read a Zendesk API dump into contract tables ``(tickets, events)``.
 
@@ -240,6 +248,7 @@ def _read_export(src: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]
 # ------------------------------------------------------------------- JSON files
 
 def _endpoint_file(src: Path, name: str) -> Path | None:
+    """The file holding endpoint ``name``'s responses (``.json`` or ``.jsonl``), if any."""
     for suffix in JSON_SUFFIXES:
         path = src / f"{name}{suffix}"
         if path.is_file():

@@ -90,6 +90,7 @@ def evaluate(
     }
     section["by_channel"] = _breakdown(test, p_bad, "channel")
     section["by_moment"] = _breakdown(test, p_bad, "moment") if "moment" in test else {}
+    truth = None
     if truth_file and Path(truth_file).is_file():
         truth = pd.read_csv(truth_file, dtype={"ticket_id": str}).set_index("ticket_id")
         oracle = test["ticket_id"].map(truth["p_bad_true"]).to_numpy(dtype="float64")
@@ -113,6 +114,8 @@ def evaluate(
         metrics["urgency"], confusion = urgency_metrics(
             model, urgency_test, urgency[urgency["period"] == "train"], first_priority(events)
         )
+        if truth is not None and "urgency_true" in truth.columns:
+            metrics["urgency"]["vs_true_urgency"] = _against_true_urgency(confusion, urgency_test, truth)
 
     write_json(metrics, out_file)
     if plots_dir is not None:
@@ -158,8 +161,25 @@ def urgency_metrics(
             if k != "confusion_matrix"},
     }
     section["tickets"] = int(len(test))
-    confusion = pd.DataFrame({"actual": actual, "predicted": predicted})
+    confusion = pd.DataFrame({"actual": actual, "predicted": predicted, "agent_initial": agent_initial})
     return section, confusion
+
+
+def _against_true_urgency(confusion: pd.DataFrame, test: pd.DataFrame, truth: pd.DataFrame) -> dict:
+    """Simulator only: the model's, the agent's first and the agent's final priority against the true urgency.
+
+    The agents' final priority is what the model learns from, so it is only a proxy
+    for the urgency a ticket deserves; the simulator knows the real one.
+    """
+    true = test["ticket_id"].map(truth["urgency_true"]).to_numpy(dtype=object)
+    known = pd.Series(true).isin(URGENCY_LEVELS).to_numpy()
+    scores = {}
+    for name, predicted in (("model", confusion["predicted"].to_numpy(dtype=object)),
+                            ("agent_initial_priority", confusion["agent_initial"].to_numpy(dtype=object)),
+                            ("agent_final_priority", confusion["actual"].to_numpy(dtype=object))):
+        result = ordinal_metrics(predicted[known], true[known], URGENCY_LEVELS)
+        scores[name] = {k: v for k, v in result.items() if k != "confusion_matrix"}
+    return scores
 
 
 def _write_plots(plots_dir: Path, model: TriageModel, test: pd.DataFrame, p_bad: np.ndarray, confusion) -> None:
@@ -180,7 +200,7 @@ def _write_plots(plots_dir: Path, model: TriageModel, test: pd.DataFrame, p_bad:
     importance = pd.DataFrame({"feature": model.risk_booster.feature_name(), "gain": np.round(gain, 2)})
     write_table(importance.sort_values("gain", ascending=False), plots_dir / "feature_importance.csv")
     if confusion is not None:
-        write_table(confusion, plots_dir / "urgency_confusion.csv")
+        write_table(confusion[["actual", "predicted"]], plots_dir / "urgency_confusion.csv")
 
 
 def _thin(curve: pd.DataFrame, points: int = 200) -> pd.DataFrame:

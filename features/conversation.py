@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from features.calendar import BusinessHours, business_clock_minutes
 from features.text import TEXT_SIGNAL_COLUMNS, text_signals
@@ -115,7 +117,7 @@ def build_timeline(
     hours = hours or BusinessHours()
     ticket_ids = tickets["ticket_id"].to_numpy(dtype=object)
     created_s = to_epoch_seconds(tickets["created_at"])
-    code = pd.Index(ticket_ids).get_indexer(events["ticket_id"].to_numpy(dtype=object))
+    code = ticket_codes(tickets["ticket_id"], events["ticket_id"])
     known = code >= 0
     at_all = to_epoch_seconds(events["at"])
     keys_unsorted = code.astype("int64") * TIME_KEY_SHIFT + at_all
@@ -126,7 +128,8 @@ def build_timeline(
     keys = keys_unsorted[order]
     actor = _codes(events["actor"], _ACTOR_CODE)[order]
     kind = _codes(events["kind"], _KIND_CODE)[order]
-    value = events["value"].to_numpy(dtype=object)[order] if "value" in events else np.full(len(order), None)
+    # Text columns are converted only where needed: most events have no value, few have bodies.
+    value = _text_at(events, "value", order, np.isin(kind, [_KIND_CODE[k] for k in contract.FIELD_CHANGE_KINDS]))
     starts = _segment_starts(ticket)
 
     is_message = kind == _KIND_CODE["message"]
@@ -167,7 +170,7 @@ def build_timeline(
     waited_business = _segment_cumsum(np.where(waiting, gap_business, 0.0), starts)
 
     last_customer_message = _last_index_where(customer_message, ticket)
-    signals = text_signals(events["body"].to_numpy(dtype=object)[order][customer_message]) if "body" in events else None
+    signals = text_signals(_texts(events, "body", order[customer_message]))
     state: dict[str, np.ndarray] = {
         "customer_messages": _segment_cumsum(customer_message, starts),
         "agent_replies": _segment_cumsum(agent_message, starts),
@@ -194,11 +197,11 @@ def build_timeline(
     _add_text_state(state, signals, customer_message, last_customer_message, starts)
 
     first_agent, _ = _first_per_ticket(agent_message, ticket, at_s, len(ticket_ids))
-    bodies = events["body"].to_numpy(dtype=object)[order] if "body" in events else np.full(len(order), "", dtype=object)
     first_customer, first_customer_position = _first_per_ticket(customer_message, ticket, at_s, len(ticket_ids))
     first_customer_body = np.full(len(ticket_ids), "", dtype=object)
     has_message = first_customer_position >= 0
-    first_customer_body[has_message] = bodies[first_customer_position[has_message]]
+    first_customer_body[has_message] = _texts(
+        events, "body", order[first_customer_position[has_message]]).to_numpy(dtype=object)
 
     return Timeline(
         ticket_ids=ticket_ids, created_s=created_s, ticket=ticket, at_s=at_s, keys=keys,
@@ -219,8 +222,33 @@ def _first_per_ticket(mask: np.ndarray, ticket: np.ndarray, at_s: np.ndarray, n_
     return times, positions
 
 
+def ticket_codes(ticket_ids: pd.Series, event_ticket_ids: pd.Series) -> np.ndarray:
+    """Position of each event's ticket in ``ticket_ids`` (-1 when absent), hashed in Arrow."""
+    found = pc.index_in(pa.array(event_ticket_ids.astype(str)), value_set=pa.array(ticket_ids.astype(str)))
+    return found.fill_null(-1).to_numpy(zero_copy_only=False).astype("int64")
+
+
 def _codes(values: pd.Series, mapping: dict[str, int]) -> np.ndarray:
+    """Integer codes of a vocabulary column (-1 for anything else); categoricals are mapped by category."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        lookup = np.array([mapping.get(str(c), -1) for c in values.cat.categories] + [-1], dtype="int64")
+        return lookup[values.cat.codes.to_numpy()]  # code -1 (missing) picks the trailing -1
     return pd.Series(values, dtype=object).map(mapping).fillna(-1).to_numpy(dtype="int64")
+
+
+def _texts(events: pd.DataFrame, column: str, positions: np.ndarray) -> pd.Series:
+    """Text of ``column`` at the given row positions ("" where missing or no such column)."""
+    if column not in events.columns:
+        return pd.Series([""] * len(positions), dtype=object)
+    return events[column].iloc[positions].fillna("").reset_index(drop=True)
+
+
+def _text_at(events: pd.DataFrame, column: str, order: np.ndarray, needed: np.ndarray) -> np.ndarray:
+    """``column`` in timeline order as objects, filled only where ``needed`` (None elsewhere)."""
+    out = np.full(len(order), None, dtype=object)
+    if column in events.columns and needed.any():
+        out[needed] = events[column].iloc[order[needed]].to_numpy(dtype=object)
+    return out
 
 
 def _field_codes(kind: np.ndarray, value: np.ndarray, field: str) -> tuple[np.ndarray, np.ndarray]:

@@ -40,7 +40,8 @@ TEXT_SIGNAL_COLUMNS = (
 
 
 def _pattern(words: tuple[str, ...]) -> str:
-    escaped = (w.replace(".", "\\.") for w in words)
+    """One alternation over lower-cased words (matched against lower-cased text)."""
+    escaped = (w.lower().replace(".", "\\.") for w in words)
     return "(" + "|".join(escaped) + ")"
 
 
@@ -52,30 +53,34 @@ def text_signals(texts: pd.Series | np.ndarray) -> pd.DataFrame:
     """Per-text signals; shape (n_texts, 7), columns :data:`TEXT_SIGNAL_COLUMNS`.
 
     - ``chars``: length in characters;
-    - ``question_marks``/``exclamations``: counts of ``?``/``！?`` and ``!``/``！``;
+    - ``question_marks``/``exclamations``: counts of ``?``/``？`` and ``!``/``！``;
     - ``shouting``: 1.0 when at least 8 Latin letters and 70 % or more of them are capitals;
     - ``negative_words``/``urgent_words``: matches of the word lists (case-insensitive);
     - ``korean``: 1.0 when the text contains Hangul.
+
+    Each distinct text is analysed once (templated and repeated messages are common).
     """
-    array = pa.array(pd.Series(texts, dtype=object).fillna("").astype(str).to_numpy(), type=pa.string())
-    letters = pc.count_substring_regex(array, "[A-Za-z]").to_numpy(zero_copy_only=False)
-    capitals = pc.count_substring_regex(array, "[A-Z]").to_numpy(zero_copy_only=False)
+    values = pa.array(pd.Series(texts).fillna("").astype(str), type=pa.large_string())
+    distinct = pc.unique(values)
+    which = pc.index_in(values, value_set=distinct).to_numpy(zero_copy_only=False)
+    lower = pc.utf8_lower(distinct)
+    letters = pc.count_substring_regex(distinct, "[A-Za-z]").to_numpy(zero_copy_only=False)
+    capitals = pc.count_substring_regex(distinct, "[A-Z]").to_numpy(zero_copy_only=False)
     shouting = (letters >= 8) & (capitals >= 0.7 * np.maximum(letters, 1))
-    return pd.DataFrame(
+    per_distinct = pd.DataFrame(
         {
-            "chars": pc.utf8_length(array).to_numpy(zero_copy_only=False).astype("float64"),
-            "question_marks": _count(array, "[?？]"),
-            "exclamations": _count(array, "[!！]"),
+            "chars": pc.utf8_length(distinct).to_numpy(zero_copy_only=False).astype("float64"),
+            "question_marks": _count(distinct, "[?？]"),
+            "exclamations": _count(distinct, "[!！]"),
             "shouting": shouting.astype("float64"),
-            "negative_words": _count(array, _NEGATIVE_PATTERN, ignore_case=True),
-            "urgent_words": _count(array, _URGENT_PATTERN, ignore_case=True),
-            "korean": pc.match_substring_regex(array, "[가-힣]")
-            .to_numpy(zero_copy_only=False)
-            .astype("float64"),
+            "negative_words": _count(lower, _NEGATIVE_PATTERN),
+            "urgent_words": _count(lower, _URGENT_PATTERN),
+            "korean": pc.match_substring_regex(distinct, "[가-힣]").to_numpy(zero_copy_only=False).astype("float64"),
         }
     )
+    return per_distinct.iloc[which].reset_index(drop=True)
 
 
-def _count(array: pa.Array, pattern: str, ignore_case: bool = False) -> np.ndarray:
-    counts = pc.count_substring_regex(array, pattern, ignore_case=ignore_case)
+def _count(array: pa.Array, pattern: str) -> np.ndarray:
+    counts = pc.count_substring_regex(array, pattern)
     return counts.to_numpy(zero_copy_only=False).astype("float64")

@@ -1,6 +1,6 @@
 """Learned text scores from the opening text (subject + the customer's first message).
 
-Character n-grams (2-4, within word boundaries) are hashed into a fixed number of
+Character n-grams (3-4 by default, within word boundaries) are hashed into a fixed number of
 columns, so the model needs no vocabulary and works the same for English and Korean.
 Two linear models read them:
 
@@ -38,6 +38,7 @@ _META, _RISK_COEF, _URGENCY_COEF = "text_model.json", "text_risk_coef.npy", "tex
 class TextModel:
     n_features: int
     ngram_range: tuple[int, int]
+    analyzer: str  # "char_wb" (character n-grams inside words) or "word"
     risk_coef: np.ndarray
     risk_intercept: float
     urgency_coef: np.ndarray
@@ -49,7 +50,7 @@ class TextModel:
         Each distinct text is vectorised once (a ticket's snapshots share their opening text).
         """
         vectorizer = HashingVectorizer(
-            analyzer="char_wb", ngram_range=self.ngram_range, n_features=self.n_features,
+            analyzer=self.analyzer, ngram_range=self.ngram_range, n_features=self.n_features,
             alternate_sign=False, norm="l2", lowercase=True, dtype=np.float32,
         )
         codes, uniques = pd.factorize(pd.Series(texts, dtype=object).fillna("").astype(str))
@@ -71,7 +72,7 @@ class TextModel:
         return features.assign(**{c: scores[c].to_numpy() for c in TEXT_SCORE_COLUMNS})
 
     def save(self, model_dir: Path) -> None:
-        write_json({"n_features": self.n_features, "ngram_range": list(self.ngram_range),
+        write_json({"n_features": self.n_features, "ngram_range": list(self.ngram_range), "analyzer": self.analyzer,
                     "risk_intercept": self.risk_intercept, "urgency_intercept": self.urgency_intercept},
                    model_dir / _META)
         for name, array in ((_RISK_COEF, self.risk_coef), (_URGENCY_COEF, self.urgency_coef)):
@@ -86,6 +87,7 @@ class TextModel:
         meta = json.loads((model_dir / _META).read_text())
         return cls(
             n_features=int(meta["n_features"]), ngram_range=tuple(meta["ngram_range"]),
+            analyzer=str(meta.get("analyzer", "char_wb")),
             risk_coef=np.load(model_dir / _RISK_COEF, allow_pickle=False),
             risk_intercept=float(meta["risk_intercept"]),
             urgency_coef=np.load(model_dir / _URGENCY_COEF, allow_pickle=False),
@@ -116,7 +118,8 @@ def fit_text_scores(
     params = params or {}
     folds = int(params.get("folds", 5))
     strength = float(params.get("strength", 1.0))
-    model = TextModel(int(params.get("n_features", 2**17)), tuple(params.get("ngram_range", (2, 4))),
+    model = TextModel(int(params.get("n_features", 2**17)), tuple(params.get("ngram_range", (3, 4))),
+                      str(params.get("analyzer", "char_wb")),
                       np.zeros(0, np.float32), 0.0, np.zeros(0, np.float32), 0.0)
     risk_x = model.vectorize(risk_rows[OPENING_TEXT].to_numpy(dtype=object))
     urgency_x = model.vectorize(urgency_rows[OPENING_TEXT].to_numpy(dtype=object))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -206,13 +207,17 @@ def _parse_timestamps(text: pd.Series) -> pd.Series:
 
 
 def _reject_where(
-    keep: pd.Series, bad: pd.Series, reason: pd.Series | str, table: str,
+    keep: pd.Series, bad: pd.Series, reason: Callable[[pd.Series], pd.Series] | str, table: str,
     source: Path, lines: pd.Series, rejects: _Rejects,
 ) -> pd.Series:
-    """Record rows that are still kept and ``bad``; return the updated keep mask."""
+    """Record rows that are still kept and ``bad``; return the updated keep mask.
+
+    ``reason`` is a fixed text, or a function building the texts for the rejected rows
+    only (given their mask), so clean exports pay nothing for messages.
+    """
     newly_bad = keep & bad
     if newly_bad.any():
-        why = reason if isinstance(reason, str) else reason[newly_bad]
+        why = reason if isinstance(reason, str) else reason(newly_bad)
         rejects.add(table, source, lines[newly_bad], why)
     return keep & ~bad
 
@@ -225,7 +230,9 @@ def _vocabulary_check(
     bad = ~normalised.isin(allowed)
     if allow_empty:
         bad &= normalised != ""
-    reason = f"unknown {column} " + values.map(repr) + f" (expected one of: {', '.join(allowed)})"
+    def reason(rows: pd.Series) -> pd.Series:
+        return f"unknown {column} " + values[rows].map(repr) + f" (expected one of: {', '.join(allowed)})"
+
     return normalised, (bad, reason)
 
 
@@ -242,14 +249,14 @@ def _clean_tickets(raw: pd.DataFrame, source: Path, rejects: _Rejects) -> pd.Dat
     created_at = _parse_timestamps(created_text)
     keep = _reject_where(
         keep, created_at.isna(),
-        "created_at " + created_text.map(repr) + " is not an ISO-8601 timestamp",
+        lambda rows: "created_at " + created_text[rows].map(repr) + " is not an ISO-8601 timestamp",
         table, source, lines, rejects,
     )
     sat_text = _text(raw, "satisfaction_at")
     satisfaction_at = _parse_timestamps(sat_text)
     keep = _reject_where(
         keep, satisfaction_at.isna() & (sat_text != ""),
-        "satisfaction_at " + sat_text.map(repr) + " is not an ISO-8601 timestamp",
+        lambda rows: "satisfaction_at " + sat_text[rows].map(repr) + " is not an ISO-8601 timestamp",
         table, source, lines, rejects,
     )
 
@@ -268,8 +275,8 @@ def _clean_tickets(raw: pd.DataFrame, source: Path, rejects: _Rejects) -> pd.Dat
     duplicate = keep & ticket_id.duplicated(keep=False) & (lines != first_line)
     keep = _reject_where(
         keep, duplicate,
-        "duplicate ticket_id " + ticket_id.map(repr) + " (first seen on line "
-        + first_line.fillna(0).astype("int64").astype(str) + ")",
+        lambda rows: "duplicate ticket_id " + ticket_id[rows].map(repr) + " (first seen on line "
+        + first_line[rows].fillna(0).astype("int64").astype(str) + ")",
         table, source, lines, rejects,
     )
 
@@ -307,7 +314,7 @@ def _clean_events(
     at_text = _text(raw, "at")
     at = _parse_timestamps(at_text)
     keep = _reject_where(
-        keep, at.isna(), "at " + at_text.map(repr) + " is not an ISO-8601 timestamp",
+        keep, at.isna(), lambda rows: "at " + at_text[rows].map(repr) + " is not an ISO-8601 timestamp",
         table, source, lines, rejects,
     )
     actor, (bad, reason) = _vocabulary_check(_text(raw, "actor"), contract.ACTORS, "actor", False)
@@ -318,14 +325,15 @@ def _clean_events(
     value = _text(raw, "value")
     is_change = kind.isin(contract.FIELD_CHANGE_KINDS)
     keep = _reject_where(
-        keep, is_change & (value == ""), kind + " event without a value",
+        keep, is_change & (value == ""), lambda rows: kind[rows] + " event without a value",
         table, source, lines, rejects,
     )
     for change_kind, allowed in (("status", contract.STATUSES), ("priority", contract.PRIORITIES)):
         bad = (kind == change_kind) & (value != "") & ~value.str.lower().isin(allowed)
         keep = _reject_where(
             keep, bad,
-            f"unknown {change_kind} value " + value.map(repr) + f" (expected one of: {', '.join(allowed)})",
+            lambda rows, change_kind=change_kind, allowed=allowed: f"unknown {change_kind} value "
+            + value[rows].map(repr) + f" (expected one of: {', '.join(allowed)})",
             table, source, lines, rejects,
         )
     value = value.where(~kind.isin(("status", "priority")), value.str.lower())
@@ -335,13 +343,13 @@ def _clean_events(
     )
     created_at = ticket_id.map(created_by_ticket)
     keep = _reject_where(
-        keep, created_at.isna(), "event for unknown ticket_id " + ticket_id.map(repr),
+        keep, created_at.isna(), lambda rows: "event for unknown ticket_id " + ticket_id[rows].map(repr),
         table, source, lines, rejects,
     )
     early_minutes = (created_at - at).dt.total_seconds() / 60.0
     keep = _reject_where(
         keep, early_minutes > early_event_tolerance_minutes,
-        "event at " + at_text + " is " + early_minutes.round(1).astype(str)
+        lambda rows: "event at " + at_text[rows] + " is " + early_minutes[rows].round(1).astype(str)
         + f" minutes before its ticket was created (tolerance {early_event_tolerance_minutes:g})",
         table, source, lines, rejects,
     )

@@ -37,6 +37,10 @@ class PriorityPolicy:
     @classmethod
     def from_params(cls, params: dict | None) -> "PriorityPolicy":
         params = params or {}
+        _check_keys(params, {"weights", "sla_target_minutes", "sla_cap", "tiers"}, "policy")
+        _check_keys(params.get("weights", {}), {"risk", "urgency", "sla"}, "policy.weights")
+        _check_keys(params.get("sla_target_minutes", {}), set(URGENCY_LEVELS), "policy.sla_target_minutes")
+        _check_keys(params.get("tiers", {}), {"P1", "P2", "P3"}, "policy.tiers")
         weights = params.get("weights", {})
         policy = cls(
             weight_risk=float(weights.get("risk", cls.weight_risk)),
@@ -70,6 +74,13 @@ class PriorityPolicy:
             [priority_score >= self.tiers["P1"], priority_score >= self.tiers["P2"], priority_score >= self.tiers["P3"]],
             ["P1", "P2", "P3"], default="P4",
         ).astype(object)
+
+
+def _check_keys(section: dict, known: set[str], name: str) -> None:
+    """A misspelled key would silently fall back to a default: refuse it instead."""
+    unknown = sorted(set(section) - known)
+    if unknown:
+        raise ValueError(f"unknown key {unknown[0]!r} in params {name}; expected: {', '.join(sorted(known))}")
 
 
 def more_urgent(predicted: np.ndarray, agent_priority: np.ndarray) -> np.ndarray:

@@ -92,14 +92,20 @@ def score_tickets(
     hours = BusinessHours.from_params(params.get("business_hours"))
     policy = PriorityPolicy.from_params(params.get("policy"))
     window = float(params.get("snapshots", {}).get("opening_window_minutes", 5.0))
-    created = tickets["created_at"] <= as_of
-    is_open = ~tickets["status"].isin(contract.DONE_STATUSES)
-    chosen = tickets[(created & (is_open | all_tickets)).to_numpy()].reset_index(drop=True)
-
     timeline = build_timeline(tickets, events, hours)
+    created = tickets[(tickets["created_at"] <= as_of).to_numpy()].reset_index(drop=True)
     now = features_from_timeline(
-        tickets, timeline, pd.DataFrame({"ticket_id": chosen["ticket_id"], "as_of": as_of})
+        tickets, timeline, pd.DataFrame({"ticket_id": created["ticket_id"], "as_of": as_of})
     )
+    # Open as of the moment scored: the status the events give then, or the export's status
+    # for tickets whose log has no status events at all.
+    logged = events.loc[events["kind"].astype(str) == "status", "ticket_id"].unique()
+    has_status_events = created["ticket_id"].isin(logged).to_numpy()
+    status = np.where(has_status_events, now["status_now"].astype(str), created["status"].astype(str))
+    keep = np.ones(len(created), dtype=bool) if all_tickets else ~np.isin(status, contract.DONE_STATUSES)
+    chosen, now = created[keep].reset_index(drop=True), now[keep].reset_index(drop=True)
+    if chosen.empty:
+        return empty_queue()
     # Urgency is judged from what was known as the ticket arrived, exactly as it was trained.
     opening = features_from_timeline(tickets, timeline, opening_moments(chosen, as_of, window))
 
@@ -139,6 +145,14 @@ def score_tickets(
     return scored.sort_values("rank", kind="stable").reset_index(drop=True)
 
 
+def empty_queue() -> pd.DataFrame:
+    """The scored table with no rows (every ticket solved, or nothing created yet)."""
+    columns = list(SCORE_COLUMNS) + ["group", "assignee", "current_wait_minutes", "target"]
+    return pd.DataFrame({c: pd.Series(dtype="float64" if c in ("p_bad", "p_urgent", "priority_score",
+                                                               "current_wait_minutes") else object)
+                         for c in columns})
+
+
 def score(
     export_dir: str | Path,
     out_file: str | Path,
@@ -159,6 +173,7 @@ def score(
         raise ExportError(f"{out_file}: output must end in .csv or .parquet")
     limit = max_reject_rate if max_reject_rate is not None else float(
         params.get("ingest", {}).get("max_reject_rate", 0.0))
+    requested_as_of = _parse_as_of(as_of)
     with scoring_lock(out_file):
         step = _Steps(echo)
         with step("validating export"):
@@ -171,10 +186,12 @@ def score(
             )
         with step("loading model"):
             model = load_model(model_dir, model_uri)
-        moment = _as_of(as_of, export.tickets, export.events)
+        moment = requested_as_of or latest_timestamp(export.tickets, export.events)
         with step("scoring"):
             scored = score_tickets(model, export.tickets, export.events, moment, params, all_tickets)
+        batches = _zendesk_batches(scored, model, params) if zendesk_payload else None
 
+        # Everything that can fail on the data has run; now write: file (staged), database, payload.
         database = default_database_url(out_file) if db_url is None else (db_url or None)
         with step("writing outputs"), atomic_path(out_file) as tmp_file:
             _write_scored(scored, tmp_file, out_file.suffix)
@@ -185,14 +202,9 @@ def score(
                     "tickets_scored": len(scored), "p1_tickets": int((scored["tier"] == "P1").sum()),
                     "rejected_rows": export.rejected_rows,
                 })
-            if zendesk_payload:
-                from pipeline.zendesk import build_update_many_payload, write_update_many_payload
+            if batches is not None:
+                from pipeline.zendesk import write_update_many_payload
 
-                zendesk = params.get("zendesk", {})
-                batches = build_update_many_payload(
-                    scored, int(zendesk.get("risk_field_id", 0)), model.version,
-                    tag_prefix=str(zendesk.get("tag_prefix", "csat_")), risk_bands=zendesk.get("risk_bands"),
-                )
                 write_update_many_payload(batches, zendesk_payload, created_from=str(out_file))
     result = ScoreResult(scored=scored, rejected_rows=export.rejected_rows, database_url=database)
     echo(result.summary())
@@ -206,9 +218,20 @@ def _write_scored(scored: pd.DataFrame, tmp_file: Path, suffix: str) -> None:
         scored.to_csv(tmp_file, index=False)
 
 
-def _as_of(as_of: str | None, tickets: pd.DataFrame, events: pd.DataFrame) -> pd.Timestamp:
+def _zendesk_batches(scored: pd.DataFrame, model: TriageModel, params: dict) -> list[dict]:
+    from pipeline.zendesk import build_update_many_payload
+
+    zendesk = params.get("zendesk", {})
+    return build_update_many_payload(
+        scored, int(zendesk.get("risk_field_id", 0)), model.version,
+        tag_prefix=str(zendesk.get("tag_prefix", "csat_")), risk_bands=zendesk.get("risk_bands"),
+    )
+
+
+def _parse_as_of(as_of: str | None) -> pd.Timestamp | None:
+    """``--as-of`` as a UTC timestamp, checked before any work; None means the export time."""
     if as_of is None:
-        return latest_timestamp(tickets, events)
+        return None
     try:
         moment = pd.Timestamp(as_of)
     except ValueError:

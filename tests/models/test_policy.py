@@ -1,0 +1,96 @@
+"""The priority policy: score formula, SLA pressure, tiers, urgency merge and queue ranking, by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.policy import PriorityPolicy, more_urgent, rank_queue
+from pipeline.params import load_params
+from tests.models.conftest import REPO_ROOT
+
+
+def test_priority_score_by_hand():
+    policy = PriorityPolicy()  # weights 0.5 / 0.3 / 0.2
+    # 100 * (0.5 * 0.6 + 0.3 * 0.5 + 0.2 * 0.25) = 100 * (0.30 + 0.15 + 0.05)
+    score = policy.priority_score(np.array([0.6, 0.0, 1.0]), np.array([0.5, 0.0, 1.0]), np.array([0.25, 0.0, 1.0]))
+    assert score == pytest.approx([50.0, 0.0, 100.0])
+
+
+def test_weights_are_normalised():
+    policy = PriorityPolicy.from_params({"weights": {"risk": 2, "urgency": 1, "sla": 1}})
+    # 100 * (2 * 0.6 + 1 * 0.5 + 1 * 0.25) / 4
+    assert policy.priority_score(np.array([0.6]), np.array([0.5]), np.array([0.25])) == pytest.approx([48.75])
+
+
+def test_sla_pressure_by_hand():
+    policy = PriorityPolicy()  # targets low 1440, normal 480, high 120, urgent 30; cap 2
+    wait = np.array([240.0, 240.0, 0.0, 1440.0, 240.0])
+    urgency = np.array(["normal", "urgent", "high", "low", None], dtype=object)
+    # 240/480 = 0.5 -> /2 = 0.25; 240/30 = 8 -> capped at 2 -> 1.0; 0; 1440/1440 = 1 -> 0.5;
+    # unknown urgency uses the normal target.
+    assert policy.sla_pressure(wait, urgency) == pytest.approx([0.25, 1.0, 0.0, 0.5, 0.25])
+
+
+@pytest.mark.parametrize("score, tier", [
+    (100.0, "P1"), (60.0, "P1"), (59.99, "P2"), (40.0, "P2"), (39.99, "P3"), (20.0, "P3"), (19.99, "P4"), (0.0, "P4"),
+])
+def test_tier_cut_offs(score, tier):
+    assert PriorityPolicy().tier(np.array([score])).tolist() == [tier]
+
+
+def test_custom_tiers():
+    policy = PriorityPolicy.from_params({"tiers": {"P1": 80, "P2": 50, "P3": 10}})
+    assert policy.tier(np.array([85.0, 79.0, 50.0, 9.0])).tolist() == ["P1", "P2", "P2", "P4"]
+
+
+def test_more_urgent_never_relaxes_the_agents_call():
+    predicted = np.array(["low", "high", "normal", "urgent", "normal", None], dtype=object)
+    agent = np.array(["urgent", "low", None, "bogus", "", "low"], dtype=object)
+    # An empty or unknown agent priority is ignored; an unknown prediction counts as normal.
+    assert more_urgent(predicted, agent).tolist() == ["urgent", "high", "normal", "urgent", "normal", "normal"]
+
+
+def test_rank_queue_follows_score_then_older_ticket_then_id():
+    t0 = pd.Timestamp("2026-03-01T08:00Z")
+    created = pd.Series([t0 + pd.Timedelta(hours=2), t0 + pd.Timedelta(hours=1), t0 + pd.Timedelta(hours=1),
+                         t0 + pd.Timedelta(hours=1), t0])
+    ids = pd.Series(["B", "A", "D", "C", "E"])
+    score = np.array([50.0, 70.0, 50.0, 50.0, 10.0])
+    # A (70) first; the three 50s: C and D are older than B, C before D by id; E last.
+    assert rank_queue(score, created, ids).tolist() == [4, 1, 3, 2, 5]
+
+
+def test_rank_queue_is_a_permutation_starting_at_one():
+    rng = np.random.default_rng(3)
+    score = np.round(rng.uniform(0, 100, 50), 0)  # many ties
+    created = pd.Series(pd.Timestamp("2026-03-01", tz="UTC") + pd.to_timedelta(rng.integers(0, 5, 50), unit="h"))
+    ids = pd.Series([f"T{i}" for i in range(50)])
+    rank = rank_queue(score, created, ids)
+    assert sorted(rank.tolist()) == list(range(1, 51))
+    in_order = np.argsort(rank)
+    assert np.all(np.diff(score[in_order]) <= 0)
+
+
+def test_from_params_merges_with_defaults():
+    policy = PriorityPolicy.from_params({"sla_target_minutes": {"urgent": 15}, "sla_cap": 3})
+    assert policy.sla_target_minutes == {"low": 1440.0, "normal": 480.0, "high": 120.0, "urgent": 15.0}
+    assert policy.sla_cap == 3.0
+    assert (policy.weight_risk, policy.weight_urgency, policy.weight_sla) == (0.5, 0.3, 0.2)
+    assert PriorityPolicy.from_params(None) == PriorityPolicy()
+
+
+def test_project_params_are_the_documented_defaults():
+    assert PriorityPolicy.from_params(load_params(REPO_ROOT / "params.yaml")["policy"]) == PriorityPolicy()
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"weights": {"risk": -0.1}}, "weights must be >= 0"),
+    ({"weights": {"risk": 0, "urgency": 0, "sla": 0}}, "positive sum"),
+    ({"tiers": {"P1": 30, "P2": 40}}, "P1 >= P2 >= P3"),
+    ({"tiers": {"P3": 50}}, "P1 >= P2 >= P3"),
+])
+def test_from_params_refuses_bad_settings(params, message):
+    with pytest.raises(ValueError, match=message):
+        PriorityPolicy.from_params(params)

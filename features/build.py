@@ -186,7 +186,9 @@ def _conversation_features(timeline: Timeline, code: np.ndarray, as_of_s: np.nda
     state = timeline.state
 
     def at(name: str, default=0.0) -> np.ndarray:
-        return take(state[name], index, default)
+        values = take(state[name], index, default)
+        # Counts are stored as int32 per event; features are float64 like every other column.
+        return values.astype("float64") if values.dtype == np.int32 else values
 
     waiting = at("waiting", False).astype(bool)
     event_s = take(timeline.at_s, index, _NO_TIME)

@@ -183,20 +183,20 @@ def _minutes(later_s: np.ndarray, earlier_s: np.ndarray) -> np.ndarray:
 
 def _conversation_features(timeline: Timeline, code: np.ndarray, as_of_s: np.ndarray) -> pd.DataFrame:
     index = locate(timeline, code, as_of_s)
-    state = timeline.state
+    state = timeline.state_at(index)
 
-    def at(name: str, default=0.0) -> np.ndarray:
-        values = take(state[name], index, default)
-        # Counts are stored as int32 per event; features are float64 like every other column.
-        return values.astype("float64") if values.dtype == np.int32 else values
+    def at(name: str) -> np.ndarray:
+        values = state[name]
+        # Counts and codes come as small integers; features are float64 (times stay int64 seconds).
+        return values.astype("float64") if values.dtype.kind in "iu" and values.dtype.itemsize <= 4 else values
 
-    waiting = at("waiting", False).astype(bool)
+    waiting = at("waiting").astype(bool)
     event_s = take(timeline.at_s, index, _NO_TIME)
     hours = timeline.hours
     as_of_business = business_clock_minutes(as_of_s, hours)
     since_event = np.where(waiting, (as_of_s - event_s) / 60.0, 0.0)
     since_event_business = np.where(waiting, as_of_business - at("business_minutes"), 0.0)
-    stretch_start_s = np.where(waiting, at("stretch_start_s", _NO_TIME), as_of_s)
+    stretch_start_s = np.where(waiting, at("stretch_start_s"), as_of_s)
     agent_replies = at("agent_replies")
     created_s = timeline.created_s[code]
     first_agent_s = np.where(agent_replies > 0, timeline.first_agent_reply_s[code], _NO_TIME)
@@ -206,9 +206,9 @@ def _conversation_features(timeline: Timeline, code: np.ndarray, as_of_s: np.nda
         - business_clock_minutes(created_s, hours),
         np.nan,
     )
-    status_code = at("status_code", 0).astype("int64")
-    group_code = at("group_code", -1).astype("int64")
-    priority_code = at("priority_code", -1).astype("int64")
+    status_code = at("status_code").astype("int64")
+    group_code = at("group_code").astype("int64")
+    priority_code = at("priority_code").astype("int64")
     frame = pd.DataFrame(
         {
             "customer_messages": at("customer_messages"),
@@ -223,15 +223,15 @@ def _conversation_features(timeline: Timeline, code: np.ndarray, as_of_s: np.nda
                 waiting, as_of_business - business_clock_minutes(stretch_start_s, hours), 0.0
             ),
             "minutes_since_last_agent_reply": _minutes(
-                np.where(at("last_agent_reply_s", _NO_TIME) != _NO_TIME, as_of_s, _NO_TIME),
-                at("last_agent_reply_s", _NO_TIME),
+                np.where(at("last_agent_reply_s") != _NO_TIME, as_of_s, _NO_TIME),
+                at("last_agent_reply_s"),
             ),
             "reopens": at("reopens"),
             "times_solved": at("times_solved"),
             "group_hops": at("group_hops"),
             "assignee_hops": at("assignee_hops"),
             "notes": at("notes"),
-            "has_assignee": at("has_assignee", False).astype("float64"),
+            "has_assignee": at("has_assignee").astype("float64"),
             "age_minutes": (as_of_s - created_s) / 60.0,
             "current_priority": _levels(timeline.priority_values, priority_code),
             "current_group": _levels(timeline.group_values, group_code),

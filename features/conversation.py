@@ -48,10 +48,12 @@ def to_epoch_seconds(stamps: pd.Series | pd.DatetimeIndex | pd.Timestamp) -> np.
 
 @dataclass(frozen=True)
 class Timeline:
-    """All events sorted by (ticket, time, file order) with the state after each event.
+    """All events sorted by (ticket, time, file order), in compact arrays.
 
     Arrays named per event have length ``n_events``; per ticket, ``n_tickets`` (in the
-    order of the tickets table the timeline was built from).
+    order of the tickets table the timeline was built from). The conversation state
+    after each event is not stored: :meth:`state_at` computes it for the queried
+    events only, one quantity at a time, so memory stays a few bytes per event.
     """
 
     ticket_ids: np.ndarray  # per ticket: ticket_id
@@ -59,13 +61,26 @@ class Timeline:
     ticket: np.ndarray  # per event: ticket code (position in ticket_ids)
     at_s: np.ndarray  # per event: epoch seconds
     keys: np.ndarray  # per event: ticket * 2**34 + at_s, sorted ascending
-    state: dict[str, np.ndarray]  # per event: state after the event
-    group_values: np.ndarray  # group names; state["group_code"] indexes into it (-1: none)
-    priority_values: np.ndarray  # priority names; state["priority_code"] indexes into it
+    starts: np.ndarray  # per event: first event of its ticket
+    actor: np.ndarray  # per event: index in contract.ACTORS (int8)
+    kind: np.ndarray  # per event: index in contract.EVENT_KINDS (int8)
+    status_now: np.ndarray  # per event: status after the event, index in contract.STATUSES (int8)
+    reopen_event: np.ndarray  # per event: this status event reopened the ticket
+    group_code: np.ndarray  # per event: new group of a group event, index in group_values, else -1
+    assignee_code: np.ndarray  # per event: new assignee of an assignee event, else -1
+    priority_code: np.ndarray  # per event: new priority of a priority event, index in priority_values, else -1
+    business_minutes: np.ndarray  # per event: business clock at the event (float64)
+    customer_signals: pd.DataFrame  # per customer message, in timeline order: text signals (int32)
+    group_values: np.ndarray
+    priority_values: np.ndarray
     first_agent_reply_s: np.ndarray  # per ticket: first public agent message, or int64 min
     first_customer_message_s: np.ndarray  # per ticket: first public customer message, or int64 min
     first_customer_body: np.ndarray  # per ticket: its text ("" when none)
     hours: BusinessHours
+
+    def state_at(self, index: np.ndarray) -> dict[str, np.ndarray]:
+        """The state after each event in ``index`` (-1: before any event), one array per quantity."""
+        return _state_at(self, np.asarray(index, dtype="int64"))
 
 
 def _segment_starts(ticket: np.ndarray) -> np.ndarray:
@@ -114,7 +129,7 @@ def take(values: np.ndarray, index: np.ndarray, default) -> np.ndarray:
 def build_timeline(
     tickets: pd.DataFrame, events: pd.DataFrame, hours: BusinessHours | None = None
 ) -> Timeline:
-    """Sort the events and compute the conversation state after each one.
+    """Sort the events once and keep what every later query needs, in compact arrays.
 
     ``tickets``/``events`` are canonical tables from :mod:`pipeline.ingest`. Events
     whose ticket is not in ``tickets`` are ignored (ingestion has already rejected them).
@@ -127,81 +142,34 @@ def build_timeline(
     at_all = to_epoch_seconds(events["at"])
     keys_unsorted = code.astype("int64") * TIME_KEY_SHIFT + at_all
     order = np.flatnonzero(known)[np.argsort(keys_unsorted[known], kind="stable")]
+    del known
 
     ticket = code[order].astype("int64")
     at_s = at_all[order]
     keys = keys_unsorted[order]
-    actor = _codes(events["actor"], _ACTOR_CODE)[order]
-    kind = _codes(events["kind"], _KIND_CODE)[order]
-    # Text columns are converted only where needed: most events have no value, few have bodies.
-    value = _text_at(events, "value", order, np.isin(kind, [_KIND_CODE[k] for k in contract.FIELD_CHANGE_KINDS]))
+    del code, at_all, keys_unsorted
+    actor = _codes(events["actor"], _ACTOR_CODE)[order].astype("int8")
+    kind = _codes(events["kind"], _KIND_CODE)[order].astype("int8")
     starts = _segment_starts(ticket)
-    segment_id = np.cumsum(starts) - 1
+
+    status_positions = np.flatnonzero(kind == _KIND_CODE["status"])
+    status_value = np.full(len(order), -1, dtype="int8")
+    status_value[status_positions] = _texts(events, "value", order[status_positions]).map(_STATUS_CODE).fillna(
+        -1).to_numpy(dtype="int8")
+    status_now = take(status_value, _last_index_where(status_value >= 0, ticket), _NEW_STATUS).astype("int8")
+    done = np.isin(status_now, _DONE_CODES)
+    reopen_event = (status_value >= 0) & _previous_in_ticket(done, starts, False) & ~done
+    del status_value, done
+
+    group_code, group_values = _field_codes(events, order, kind, "group")
+    assignee_code, _ = _field_codes(events, order, kind, "assignee")
+    priority_code, priority_values = _field_codes(events, order, kind, "priority")
 
     is_message = kind == _KIND_CODE["message"]
     customer_message = is_message & (actor == _ACTOR_CODE["customer"])
     agent_message = is_message & (actor == _ACTOR_CODE["agent"])
-    public = customer_message | agent_message
-    speaker = np.where(customer_message, _CUSTOMER, np.where(agent_message, _AGENT, _NO_SPEAKER))
-
-    last_public = _last_index_where(public, ticket)
-    last_speaker = take(speaker, last_public, _NO_SPEAKER)
-    previous_speaker = _previous_in_ticket(last_speaker, starts, _NO_SPEAKER)
-    speaker_change = public & (previous_speaker != _NO_SPEAKER) & (speaker != previous_speaker)
-
-    status_event = kind == _KIND_CODE["status"]
-    status_value = pd.Series(value).map(_STATUS_CODE).fillna(-1).to_numpy(dtype="int64")
-    status_now = take(status_value, _last_index_where(status_event, ticket), _NEW_STATUS)
-    done = np.isin(status_now, _DONE_CODES)
-    previous_done = _previous_in_ticket(done, starts, False)
-    reopen = status_event & previous_done & ~done
-
-    group_code, group_values = _field_codes(kind, value, "group")
-    assignee_code, _ = _field_codes(kind, value, "assignee")
-    priority_code, priority_values = _field_codes(kind, value, "priority")
-    group_hop = _hops(kind == _KIND_CODE["group"], group_code, ticket, starts)
-    assignee_hop = _hops(kind == _KIND_CODE["assignee"], assignee_code, ticket, starts)
-
-    # A customer waits while their latest public message is unanswered and the ticket is not solved/closed.
-    waiting = (last_speaker == _CUSTOMER) & ~done
-    stretch_begins = customer_message & (previous_speaker != _CUSTOMER)
-    stretch_start_s = take(at_s, _last_index_where(stretch_begins, ticket), np.iinfo("int64").min)
-
-    business_minutes = business_clock_minutes(at_s, hours)
-    next_in_ticket = np.zeros(len(ticket), dtype=bool)
-    next_in_ticket[:-1] = ~starts[1:]
-    gap_minutes = np.where(next_in_ticket, (np.roll(at_s, -1) - at_s) / 60.0, 0.0)
-    gap_business = np.where(next_in_ticket, np.roll(business_minutes, -1) - business_minutes, 0.0)
-    waited = _segment_cumsum(np.where(waiting, gap_minutes, 0.0), starts, segment_id)
-    waited_business = _segment_cumsum(np.where(waiting, gap_business, 0.0), starts, segment_id)
-
-    last_customer_message = _last_index_where(customer_message, ticket)
-    signals = text_signals(_texts(events, "body", order[customer_message]))
-    state: dict[str, np.ndarray] = {
-        "customer_messages": _segment_cumsum(customer_message, starts, segment_id),
-        "agent_replies": _segment_cumsum(agent_message, starts, segment_id),
-        "ping_pong_count": _segment_cumsum(speaker_change, starts, segment_id),
-        "notes": _segment_cumsum(kind == _KIND_CODE["note"], starts, segment_id),
-        "reopens": _segment_cumsum(reopen, starts, segment_id),
-        "reopen_event": reopen,
-        "times_solved": _segment_cumsum(status_event & done & ~previous_done, starts, segment_id),
-        "group_hops": _segment_cumsum(group_hop, starts, segment_id),
-        "assignee_hops": _segment_cumsum(assignee_hop, starts, segment_id),
-        "status_code": status_now,
-        "waiting": waiting,
-        "stretch_start_s": stretch_start_s,
-        # Waits accrued strictly before this event; the gap after it is added at query time.
-        "waited_minutes_before": waited - np.where(waiting, gap_minutes, 0.0),
-        "waited_business_before": waited_business - np.where(waiting, gap_business, 0.0),
-        "business_minutes": business_minutes,
-        "group_code": take(group_code, _last_index_where(group_code >= 0, ticket), -1),
-        "priority_code": take(priority_code, _last_index_where(priority_code >= 0, ticket), -1),
-        "has_assignee": _last_index_where(assignee_code >= 0, ticket) >= 0,
-        "last_agent_reply_s": take(at_s, _last_index_where(agent_message, ticket), np.iinfo("int64").min),
-        "last_customer_message": last_customer_message,
-    }
-    _add_text_state(state, signals, customer_message, last_customer_message, starts, segment_id)
-
+    del is_message
+    signals = text_signals(_texts(events, "body", order[customer_message])).astype("int32")
     first_agent, _ = _first_per_ticket(agent_message, ticket, at_s, len(ticket_ids))
     first_customer, first_customer_position = _first_per_ticket(customer_message, ticket, at_s, len(ticket_ids))
     first_customer_body = np.full(len(ticket_ids), "", dtype=object)
@@ -210,11 +178,86 @@ def build_timeline(
         events, "body", order[first_customer_position[has_message]]).to_numpy(dtype=object)
 
     return Timeline(
-        ticket_ids=ticket_ids, created_s=created_s, ticket=ticket, at_s=at_s, keys=keys,
-        state=state, group_values=group_values, priority_values=priority_values,
+        ticket_ids=ticket_ids, created_s=created_s, ticket=ticket, at_s=at_s, keys=keys, starts=starts,
+        actor=actor, kind=kind, status_now=status_now, reopen_event=reopen_event,
+        group_code=group_code, assignee_code=assignee_code, priority_code=priority_code,
+        business_minutes=business_clock_minutes(at_s, hours), customer_signals=signals,
+        group_values=group_values, priority_values=priority_values,
         first_agent_reply_s=first_agent, first_customer_message_s=first_customer,
         first_customer_body=first_customer_body, hours=hours,
     )
+
+
+_NO_TIME = np.iinfo("int64").min
+
+
+def _state_at(tl: Timeline, index: np.ndarray) -> dict[str, np.ndarray]:
+    """Each quantity is computed over all events, gathered at ``index``, and freed."""
+    ticket, starts = tl.ticket, tl.starts
+    segment_id = np.cumsum(starts) - 1
+    out: dict[str, np.ndarray] = {}
+
+    def keep(name: str, values: np.ndarray, default) -> None:
+        out[name] = take(values, index, default)
+
+    def running_count(name: str, mask: np.ndarray) -> None:
+        keep(name, _segment_cumsum(mask, starts, segment_id), 0)
+
+    is_message = tl.kind == _KIND_CODE["message"]
+    customer_message = is_message & (tl.actor == _ACTOR_CODE["customer"])
+    agent_message = is_message & (tl.actor == _ACTOR_CODE["agent"])
+    del is_message
+    running_count("customer_messages", customer_message)
+    running_count("agent_replies", agent_message)
+    running_count("notes", tl.kind == _KIND_CODE["note"])
+    running_count("reopens", tl.reopen_event)
+
+    public = customer_message | agent_message
+    speaker = np.where(customer_message, _CUSTOMER, np.where(agent_message, _AGENT, _NO_SPEAKER)).astype("int8")
+    last_speaker = take(speaker, _last_index_where(public, ticket), _NO_SPEAKER).astype("int8")
+    previous_speaker = _previous_in_ticket(last_speaker, starts, _NO_SPEAKER)
+    running_count("ping_pong_count", public & (previous_speaker != _NO_SPEAKER) & (speaker != previous_speaker))
+    del public, speaker
+
+    done = np.isin(tl.status_now, _DONE_CODES)
+    status_event = tl.kind == _KIND_CODE["status"]
+    running_count("times_solved", status_event & done & ~_previous_in_ticket(done, starts, False))
+    del status_event
+    keep("status_code", tl.status_now, _NEW_STATUS)
+    running_count("group_hops", _hops(tl.kind == _KIND_CODE["group"], tl.group_code, ticket, starts))
+    running_count("assignee_hops", _hops(tl.kind == _KIND_CODE["assignee"], tl.assignee_code, ticket, starts))
+    keep("group_code", take(tl.group_code, _last_index_where(tl.group_code >= 0, ticket), -1), -1)
+    keep("priority_code", take(tl.priority_code, _last_index_where(tl.priority_code >= 0, ticket), -1), -1)
+    keep("has_assignee", _last_index_where(tl.assignee_code >= 0, ticket) >= 0, False)
+    keep("last_agent_reply_s", take(tl.at_s, _last_index_where(agent_message, ticket), _NO_TIME), _NO_TIME)
+    del agent_message
+
+    # A customer waits while their latest public message is unanswered and the ticket is not solved/closed.
+    waiting = (last_speaker == _CUSTOMER) & ~done
+    del done, last_speaker
+    stretch_begins = customer_message & (previous_speaker != _CUSTOMER)
+    del previous_speaker
+    keep("stretch_start_s", take(tl.at_s, _last_index_where(stretch_begins, ticket), _NO_TIME), _NO_TIME)
+    del stretch_begins
+    keep("waiting", waiting, False)
+    next_in_ticket = np.zeros(len(ticket), dtype=bool)
+    next_in_ticket[:-1] = ~starts[1:]
+    for name, step in (("waited_minutes_before", (np.roll(tl.at_s, -1) - tl.at_s) / 60.0),
+                       ("waited_business_before", np.roll(tl.business_minutes, -1) - tl.business_minutes)):
+        gap = np.where(next_in_ticket & waiting, step, 0.0)
+        del step
+        # Waits accrued strictly before this event; the gap after it is added at query time.
+        keep(name, _segment_cumsum(gap, starts, segment_id) - gap, 0.0)
+        del gap
+    keep("business_minutes", tl.business_minutes, 0.0)
+
+    last_customer_message = _last_index_where(customer_message, ticket)
+    for column in TEXT_SIGNAL_COLUMNS:
+        per_event = np.zeros(len(ticket), dtype="int32")  # every signal is a whole count
+        per_event[customer_message] = tl.customer_signals[column].to_numpy()
+        running_count(f"total_{column}", per_event)
+        keep(f"last_{column}", take(per_event, last_customer_message, 0), 0)
+    return out
 
 
 def _first_per_ticket(mask: np.ndarray, ticket: np.ndarray, at_s: np.ndarray, n_tickets: int):
@@ -249,21 +292,13 @@ def _texts(events: pd.DataFrame, column: str, positions: np.ndarray) -> pd.Serie
     return events[column].iloc[positions].fillna("").reset_index(drop=True)
 
 
-def _text_at(events: pd.DataFrame, column: str, order: np.ndarray, needed: np.ndarray) -> np.ndarray:
-    """``column`` in timeline order as objects, filled only where ``needed`` (None elsewhere)."""
-    out = np.full(len(order), None, dtype=object)
-    if column in events.columns and needed.any():
-        out[needed] = events[column].iloc[order[needed]].to_numpy(dtype=object)
-    return out
-
-
-def _field_codes(kind: np.ndarray, value: np.ndarray, field: str) -> tuple[np.ndarray, np.ndarray]:
+def _field_codes(events: pd.DataFrame, order: np.ndarray, kind: np.ndarray, field: str) -> tuple[np.ndarray, np.ndarray]:
     """Integer codes of the new values of ``field`` change events (-1 on other events)."""
-    is_field = kind == _KIND_CODE[field]
-    codes = np.full(len(kind), -1, dtype="int64")
-    if is_field.any():
-        field_codes, uniques = pd.factorize(pd.Series(value[is_field], dtype=object))
-        codes[is_field] = field_codes
+    positions = np.flatnonzero(kind == _KIND_CODE[field])
+    codes = np.full(len(kind), -1, dtype="int32")
+    if len(positions):
+        field_codes, uniques = pd.factorize(_texts(events, "value", order[positions]).to_numpy(dtype=object))
+        codes[positions] = field_codes
         return codes, np.asarray(uniques, dtype=object)
     return codes, np.array([], dtype=object)
 
@@ -272,19 +307,6 @@ def _hops(is_field: np.ndarray, codes: np.ndarray, ticket: np.ndarray, starts: n
     """True at change events that move the field to a different value after it was first set."""
     previous_value = _previous_in_ticket(take(codes, _last_index_where(is_field, ticket), -1), starts, -1)
     return is_field & (previous_value >= 0) & (codes != previous_value)
-
-
-def _add_text_state(
-    state: dict[str, np.ndarray], signals: pd.DataFrame | None, customer_message: np.ndarray,
-    last_customer_message: np.ndarray, starts: np.ndarray, segment_id: np.ndarray,
-) -> None:
-    """Text signals of the latest customer message and running totals over all of them."""
-    for column in TEXT_SIGNAL_COLUMNS:
-        per_event = np.zeros(len(customer_message), dtype="int32")  # every signal is a whole count
-        if signals is not None and len(signals):
-            per_event[customer_message] = signals[column].to_numpy().astype("int32")
-        state[f"total_{column}"] = _segment_cumsum(per_event, starts, segment_id)
-        state[f"last_{column}"] = take(per_event, last_customer_message, 0.0)
 
 
 def locate(timeline: Timeline, ticket_codes: np.ndarray, as_of_s: np.ndarray) -> np.ndarray:

@@ -46,7 +46,7 @@ def requester_history(tickets: pd.DataFrame, timeline: Timeline) -> pd.DataFrame
     )
     previous_bad = count_before(requester[bad], rated_at[bad])
 
-    reopen_positions = np.flatnonzero(timeline.state["reopen_event"])
+    reopen_positions = np.flatnonzero(timeline.reopen_event)
     reopen_requester = requester[timeline.ticket[reopen_positions]]
     known = reopen_requester >= 0
     previous_reopens = count_before(reopen_requester[known], timeline.at_s[reopen_positions][known])

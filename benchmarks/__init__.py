@@ -1,0 +1,1 @@
+"""Benchmarks of the pipeline stages at helpdesk scale (see ``benchmarks/run.py``)."""

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.linear_model import Ridge
 
@@ -44,7 +45,7 @@ class TextModel:
     urgency_coef: np.ndarray
     urgency_intercept: float
 
-    def vectorize(self, texts) -> "scipy.sparse.csr_matrix":
+    def vectorize(self, texts) -> sparse.csr_matrix:
         """(n_texts, n_features) L2-normalised hashed character n-gram counts.
 
         Each distinct text is vectorised once (a ticket's snapshots share their opening text).

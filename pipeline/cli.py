@@ -168,7 +168,7 @@ def evaluate(
     params_file: Path = PARAMS_OPTION,
 ) -> None:
     """Measure both models on the newest period, against the baselines."""
-    from pipeline.evaluate import evaluate as run, risk_section
+    from pipeline.evaluate import evaluate as run
 
     metrics = run(model, out, export, snapshots, plots, truth, _params(params_file))
     section = metrics.get("bad_csat") or metrics["risk"]

@@ -56,7 +56,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline import contract
-from pipeline.io import ExportError, read_source_table, write_export
+from pipeline.io import read_source_table, write_export
 
 # The public copy of the UCI log, next to (never inside) the project repository.
 DEFAULT_LOG_PATH = (

@@ -176,6 +176,8 @@ def score(
     requested_as_of = _parse_as_of(as_of)
     with scoring_lock(out_file):
         step = _Steps(echo)
+        with step("loading model"):  # cheap, so a wrong model path fails before the export is read
+            model = load_model(model_dir, model_uri)
         with step("validating export"):
             export = load_export(export_dir, params.get("ingest", {}).get("early_event_tolerance_minutes", 5.0))
         if export.reject_rate > limit:
@@ -184,8 +186,6 @@ def score(
                 f"{export_dir}: {export.rejected_rows} rows rejected ({export.reject_rate:.2%} > limit {limit:.2%}); "
                 f"nothing written. First: {first['file']} line {first['line']}: {first['reason']}"
             )
-        with step("loading model"):
-            model = load_model(model_dir, model_uri)
         moment = requested_as_of or latest_timestamp(export.tickets, export.events)
         with step("scoring"):
             scored = score_tickets(model, export.tickets, export.events, moment, params, all_tickets)

@@ -174,6 +174,8 @@ def score(
     limit = max_reject_rate if max_reject_rate is not None else float(
         params.get("ingest", {}).get("max_reject_rate", 0.0))
     requested_as_of = _parse_as_of(as_of)
+    if not Path(export_dir).is_dir():
+        raise ExportError(f"{export_dir}: export directory not found")
     with scoring_lock(out_file):
         step = _Steps(echo)
         with step("loading model"):  # cheap, so a wrong model path fails before the export is read

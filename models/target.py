@@ -25,6 +25,9 @@ class Target:
     column: str = "satisfaction"
     bad: tuple[str, ...] = ("bad",)
     good: tuple[str, ...] = ("good",)
+    # Windows whose labels are not trusted (a broken survey week, a labelling anomaly): tickets
+    # created in [created_from, created_to) matching ``where`` become unlabelled, never dropped.
+    unlabel: tuple[dict, ...] = ()
 
     @classmethod
     def parse(cls, spec: str | None) -> "Target":
@@ -54,9 +57,33 @@ class Target:
             good=tuple(str(v).lower() for v in good),
         )
 
+    def with_unlabel(self, windows: list[dict] | None) -> "Target":
+        """This target with the ``unlabel`` windows of ``params['target']`` (checked here)."""
+        checked = []
+        for window in windows or []:
+            unknown = sorted(set(window) - {"created_from", "created_to", "where"})
+            if unknown or "created_from" not in window or "created_to" not in window:
+                raise ExportError(
+                    "each target.unlabel window needs created_from and created_to (and optionally where: "
+                    f"{{column: [values]}}); got {window}"
+                )
+            where = {str(k): [str(v).lower() for v in (vs if isinstance(vs, list) else [vs])]
+                     for k, vs in (window.get("where") or {}).items()}
+            checked.append({"created_from": str(window["created_from"]), "created_to": str(window["created_to"]),
+                            "where": where})
+        return Target(self.column, self.bad, self.good, tuple(checked))
+
+    def to_spec(self) -> dict:
+        """Plain data for a model's metadata; :meth:`from_spec` rebuilds the same target."""
+        return {"column": self.column, "bad": list(self.bad), "good": list(self.good), "unlabel": list(self.unlabel)}
+
+    @classmethod
+    def from_spec(cls, spec: dict) -> "Target":
+        return cls(spec["column"], tuple(spec["bad"]), tuple(spec["good"]), tuple(spec.get("unlabel", ())))
+
     @property
     def name(self) -> str:
-        if self == Target():
+        if (self.column, self.bad, self.good) == (Target.column, Target.bad, Target.good):
             return "satisfaction=bad"
         return f"{self.column}={','.join(self.bad)}"
 
@@ -71,4 +98,14 @@ class Target:
         values = values.astype(str).str.strip().str.lower()
         is_bad = values.isin(self.bad)
         is_good = values.isin(self.good) if self.good else (values != "") & ~is_bad
-        return pd.Series(np.where(is_bad, 1.0, np.where(is_good, 0.0, np.nan)), index=tickets.index)
+        labels = pd.Series(np.where(is_bad, 1.0, np.where(is_good, 0.0, np.nan)), index=tickets.index)
+        for window in self.unlabel:
+            created = tickets["created_at"]
+            inside = (created >= pd.Timestamp(window["created_from"], tz="UTC")) & (
+                created < pd.Timestamp(window["created_to"], tz="UTC"))
+            for column, allowed in window["where"].items():
+                if column not in tickets.columns:
+                    raise ExportError(f"target.unlabel: column {column!r} is not in the tickets table")
+                inside &= tickets[column].astype(object).astype(str).str.lower().isin(allowed)
+            labels[inside] = np.nan
+        return labels

@@ -43,8 +43,7 @@ def load_evaluation_data(
         raise ExportError("no export to evaluate on: pass --export DIR")
     export = load_export(export_dir)
     snapshots = pd.read_parquet(snapshots_file) if snapshots_file and Path(snapshots_file).is_file() else None
-    spec = model.meta["target_spec"]
-    target = Target(column=spec["column"], bad=tuple(spec["bad"]), good=tuple(spec["good"]))
+    target = Target.from_spec(model.meta["target_spec"])
     boundaries = {k: pd.Timestamp(v) for k, v in model.meta["period_starts"].items()}
     data = build_training_data(export.tickets, export.events, target, params, snapshots, boundaries)
     return data, export.events

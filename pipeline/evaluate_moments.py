@@ -159,8 +159,7 @@ def moment_frames(
 
 def _ticket_table(model: TriageModel, tickets: pd.DataFrame) -> pd.DataFrame:
     """Per ticket (index ``ticket_id``): ``label`` (0/1/NaN), ``period``, ``status``, ``priority``."""
-    spec = model.meta["target_spec"]
-    target = Target(column=spec["column"], bad=tuple(spec["bad"]), good=tuple(spec["good"]))
+    target = Target.from_spec(model.meta["target_spec"])
     boundaries = {k: pd.Timestamp(v) for k, v in model.meta["period_starts"].items()}
     return pd.DataFrame(
         {

@@ -43,6 +43,7 @@ def train(
     params = params or {}
     train_params = params.get("train", {})
     chosen = Target.parse(target) if target else Target.from_params(params.get("target"))
+    chosen = chosen.with_unlabel((params.get("target") or {}).get("unlabel"))
     export = load_export(export_dir)
     snapshots = pd.read_parquet(snapshots_file) if snapshots_file else None
     data = build_training_data(export.tickets, export.events, chosen, params, snapshots)
@@ -82,7 +83,7 @@ def train(
     meta = {
         "model_version": model_version(risk_fit.booster, urgency_booster, risk_fit.calibrator, text_model),
         "target": chosen.name,
-        "target_spec": {"column": chosen.column, "bad": list(chosen.bad), "good": list(chosen.good)},
+        "target_spec": chosen.to_spec(),
         "risk_features": risk_features,
         "urgency_features": urgency_features,
         "categorical_levels": levels,

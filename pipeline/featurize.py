@@ -8,7 +8,7 @@ import pandas as pd
 
 from features.build import build_features
 from features.calendar import BusinessHours
-from features.snapshots import snapshot_moments
+from models.dataset import snapshot_features
 from pipeline.ingest import load_export
 from pipeline.io import write_table
 
@@ -28,18 +28,9 @@ def featurize(
     """
     params = params or {}
     export = load_export(export_dir, params.get("ingest", {}).get("early_event_tolerance_minutes", 5.0))
-    hours = BusinessHours.from_params(params.get("business_hours"))
     if snapshots:
-        policy = params.get("snapshots", {})
-        moments = snapshot_moments(
-            export.tickets,
-            export.events,
-            moments=tuple(policy.get("moments", ("opening", "customer_message", "solved"))),
-            max_per_ticket=int(policy.get("max_per_ticket", 6)),
-            opening_window_minutes=float(policy.get("opening_window_minutes", 5.0)),
-        )
-        table = build_features(export.tickets, export.events, moments, hours)
+        table = snapshot_features(export.tickets, export.events, params)
     else:
-        table = build_features(export.tickets, export.events, as_of, hours)
+        table = build_features(export.tickets, export.events, as_of, BusinessHours.from_params(params.get("business_hours")))
     write_table(table, out_file)
     return table

@@ -28,6 +28,8 @@ URGENCY_LEVELS = ("low", "normal", "high", "urgent")
 RISK_FILE, URGENCY_FILE, CALIBRATION_FILE, META_FILE = (
     "risk_model.txt", "urgency_model.txt", "calibration.json", "model.json",
 )
+# Written instead of a model when the champion gate has never promoted one.
+NO_CHAMPION_FILE = "NO_CHAMPION.json"
 
 
 class ModelMismatchError(ExportError):

@@ -26,10 +26,6 @@ app = typer.Typer(
 PARAMS_OPTION = typer.Option(Path("params.yaml"), "--params", help="Parameters file (YAML).")
 
 
-class UserError(Exception):
-    """A problem the user can fix; printed as one line."""
-
-
 def _fail(message: str, code: int = 2) -> None:
     typer.echo(f"error: {' '.join(str(message).split())}", err=True)
     raise typer.Exit(code)
@@ -42,7 +38,7 @@ def user_errors(command):
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
-        except (ExportError, UserError, FileNotFoundError, PermissionError) as exc:
+        except (ExportError, FileNotFoundError, PermissionError) as exc:
             _fail(str(exc))
         except ValueError as exc:
             _fail(str(exc))

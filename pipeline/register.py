@@ -14,11 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from models.registry import GateDecision, Registry, auc_lower_bound, copy_model_dir, decide, flatten
-from models.store import ModelMismatchError, TriageModel
+from models.store import NO_CHAMPION_FILE, ModelMismatchError, TriageModel
 from pipeline.evaluate import load_evaluation_data, risk_section, risk_test_metrics
 from pipeline.io import write_json
 
-NO_CHAMPION_FILE = "NO_CHAMPION.json"
 
 
 def register(

@@ -24,13 +24,12 @@ from features.conversation import build_timeline
 from features.snapshots import opening_moments
 from models.policy import PriorityPolicy, more_urgent, rank_queue
 from models.reasons import top_reasons
-from models.store import URGENCY_LEVELS, TriageModel, data_fingerprint
+from models.store import NO_CHAMPION_FILE, URGENCY_LEVELS, TriageModel, data_fingerprint
 from pipeline import contract
 from pipeline.ingest import load_export
 from pipeline.io import ExportError, atomic_path
-from pipeline.writeback import SCORE_COLUMNS, default_database_url, write_queue
+from pipeline.writeback import QUEUE_EXTRA_COLUMNS, SCORE_COLUMNS, default_database_url, write_queue
 
-NO_CHAMPION_FILE = "NO_CHAMPION.json"
 
 
 class ScoringLockedError(ExportError):
@@ -147,7 +146,7 @@ def score_tickets(
 
 def empty_queue() -> pd.DataFrame:
     """The scored table with no rows (every ticket solved, or nothing created yet)."""
-    columns = list(SCORE_COLUMNS) + ["group", "assignee", "current_wait_minutes", "target"]
+    columns = list(SCORE_COLUMNS) + list(QUEUE_EXTRA_COLUMNS)
     return pd.DataFrame({c: pd.Series(dtype="float64" if c in ("p_bad", "p_urgent", "priority_score",
                                                                "current_wait_minutes") else object)
                          for c in columns})

@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: repro test test-fast bench bench-quick uci negative-control docs clean-venv
+.PHONY: repro test test-fast lint pipelines bench bench-quick uci negative-control docs clean-venv
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "error: no python3.11 or python3 on PATH; install Python 3.11" >&2; exit 1; }
@@ -19,8 +19,18 @@ $(STAMP): pyproject.toml
 repro: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
+# Two workers (the machine has 2 cores); a test module stays on one worker so its fixtures are built once.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+
+# ruff (a small rule set, pyproject.toml) and the import contract; .ci/run calls this before make test.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+
+# dvc.yaml and realdata/*/dvc.yaml are rendered from one definition (tools/render_dvc.py).
+pipelines: $(STAMP)
+	$(BIN)/python tools/render_dvc.py
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"

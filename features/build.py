@@ -13,11 +13,22 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.calendar import BusinessHours, business_clock_minutes, is_business_time, local_wall_clock
-from features.conversation import Timeline, take, build_timeline, locate, to_epoch_seconds
+from features.calendar import (
+    BusinessHours,
+    business_clock_minutes,
+    is_business_time,
+    local_wall_clock,
+)
+from features.conversation import (
+    Timeline,
+    build_timeline,
+    locate,
+    take,
+    to_epoch_seconds,
+)
 from features.history import requester_history
 from features.text import text_signals
-from pipeline import contract
+from pipeline.core import contract
 
 _NO_TIME = np.iinfo("int64").min
 NONE_LEVEL = "(none)"
@@ -101,7 +112,7 @@ def build_features(
 
     Parameters
     ----------
-    tickets, events : canonical tables from :func:`pipeline.ingest.load_export`.
+    tickets, events : canonical tables from :func:`pipeline.sources.ingest.load_export`.
     as_of : a single moment (default: the export's latest timestamp) - one row per
         ticket created at or before it; or a frame with columns ``ticket_id`` and
         ``as_of`` (UTC timestamps) - one row per frame row, extra columns kept.

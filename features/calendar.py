@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from pipeline.core.params import BusinessHoursParams
+
 _EPOCH_DAY = np.datetime64("1970-01-01", "D")
 _WEEKDAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
@@ -24,20 +26,17 @@ class BusinessHours:
     0=Monday .. 6=Sunday.
     """
 
-    timezone: str = "UTC"
-    start_hour: float = 8.0
-    end_hour: float = 18.0
-    weekdays: tuple[int, ...] = (0, 1, 2, 3, 4)
+    timezone: str
+    start_hour: float
+    end_hour: float
+    weekdays: tuple[int, ...]
 
     @classmethod
-    def from_params(cls, params: dict | None) -> "BusinessHours":
-        params = params or {}
-        return cls(
-            timezone=str(params.get("timezone", cls.timezone)),
-            start_hour=float(params.get("start_hour", cls.start_hour)),
-            end_hour=float(params.get("end_hour", cls.end_hour)),
-            weekdays=tuple(int(d) for d in params.get("weekdays", cls.weekdays)),
-        )
+    def from_params(cls, params: BusinessHoursParams | None = None) -> BusinessHours:
+        """From the ``business_hours`` params section (default: its defaults)."""
+        params = params or BusinessHoursParams()
+        return cls(timezone=params.timezone, start_hour=params.start_hour, end_hour=params.end_hour,
+                   weekdays=tuple(params.weekdays))
 
     @property
     def minutes_per_day(self) -> float:

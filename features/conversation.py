@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 
 from features.calendar import BusinessHours, business_clock_minutes
 from features.text import TEXT_SIGNAL_COLUMNS, text_signals
-from pipeline import contract
+from pipeline.core import contract
 
 TIME_KEY_SHIFT = np.int64(2**34)  # seconds since 1970 stay below 2**34 until the year 2514
 _NO_SPEAKER, _CUSTOMER, _AGENT = 0, 1, 2
@@ -131,10 +131,10 @@ def build_timeline(
 ) -> Timeline:
     """Sort the events once and keep what every later query needs, in compact arrays.
 
-    ``tickets``/``events`` are canonical tables from :mod:`pipeline.ingest`. Events
+    ``tickets``/``events`` are canonical tables from :mod:`pipeline.sources.ingest`. Events
     whose ticket is not in ``tickets`` are ignored (ingestion has already rejected them).
     """
-    hours = hours or BusinessHours()
+    hours = hours or BusinessHours.from_params()
     ticket_ids = tickets["ticket_id"].to_numpy(dtype=object)
     created_s = to_epoch_seconds(tickets["created_at"])
     code = ticket_codes(tickets["ticket_id"], events["ticket_id"])

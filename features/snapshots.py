@@ -14,8 +14,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.build import latest_timestamp
-from pipeline import contract
+from features.build import features_from_timeline, latest_timestamp
+from features.calendar import BusinessHours
+from features.conversation import Timeline, build_timeline
+from pipeline.core import contract
+from pipeline.core.params import SnapshotsParams
 
 MOMENTS = ("opening", "customer_message", "solved")
 # Moment kinds that are not in the default policy (MOMENTS stays the default argument).
@@ -26,7 +29,7 @@ KNOWN_MOMENTS = MOMENTS + EXTRA_MOMENTS
 
 
 def opening_moments(
-    tickets: pd.DataFrame, export_at: pd.Timestamp, opening_window_minutes: float = 5.0
+    tickets: pd.DataFrame, export_at: pd.Timestamp, opening_window_minutes: float
 ) -> pd.DataFrame:
     """One row per ticket at ``created_at + opening_window_minutes`` (capped at ``export_at``).
 
@@ -44,9 +47,9 @@ def opening_moments(
 def snapshot_moments(
     tickets: pd.DataFrame,
     events: pd.DataFrame,
-    moments: tuple[str, ...] | list[str] = MOMENTS,
-    max_per_ticket: int = 6,
-    opening_window_minutes: float = 5.0,
+    moments: tuple[str, ...] | list[str],
+    max_per_ticket: int,
+    opening_window_minutes: float,
 ) -> pd.DataFrame:
     """Snapshot moments for training; columns ``ticket_id``, ``as_of``, ``moment``.
 
@@ -125,3 +128,19 @@ def _evenly_spaced(snapshots: pd.DataFrame, max_per_ticket: int) -> pd.DataFrame
     nearest_target = np.rint(np.rint(position / step) * step)
     keep = (count <= max_per_ticket) | (nearest_target == position)
     return snapshots[keep]
+
+
+def snapshot_features(
+    tickets: pd.DataFrame,
+    events: pd.DataFrame,
+    snapshots: SnapshotsParams,
+    hours: BusinessHours,
+    timeline: Timeline | None = None,
+) -> pd.DataFrame:
+    """Training snapshot features (the `featurize --snapshots` table): one row per (ticket, moment)."""
+    moments = snapshot_moments(
+        tickets, events, moments=snapshots.moments, max_per_ticket=snapshots.max_per_ticket,
+        opening_window_minutes=snapshots.opening_window_minutes,
+    )
+    timeline = timeline or build_timeline(tickets, events, hours)
+    return features_from_timeline(tickets, timeline, moments)

@@ -46,7 +46,7 @@ class Calibrator:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Calibrator":
+    def from_dict(cls, data: dict) -> Calibrator:
         return cls(
             method=str(data["method"]), slope=float(data["slope"]), intercept=float(data["intercept"]),
             x=tuple(float(v) for v in data["x"]), y=tuple(float(v) for v in data["y"]),

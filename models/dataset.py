@@ -11,15 +11,21 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.build import FEATURE_NAMES, OPENING_TEXT, features_from_timeline, latest_timestamp
-from features.conversation import build_timeline
+from features.build import (
+    FEATURE_NAMES,
+    OPENING_TEXT,
+    features_from_timeline,
+    latest_timestamp,
+)
 from features.calendar import BusinessHours
-from features.snapshots import opening_moments, snapshot_moments
+from features.conversation import build_timeline
+from features.snapshots import opening_moments, snapshot_features
 from models.split import assign_periods, period_boundaries
 from models.store import URGENCY_LEVELS
 from models.target import Target
-from pipeline import contract
-from pipeline.io import ExportError
+from pipeline.core import contract
+from pipeline.core.errors import ExportError
+from pipeline.core.params import Params
 
 
 @dataclass(frozen=True)
@@ -33,24 +39,11 @@ class TrainingData:
     boundaries: dict[str, pd.Timestamp]
 
 
-def snapshot_features(tickets, events, params: dict, timeline=None) -> pd.DataFrame:
-    """Training snapshot features per ``params['snapshots']`` (the `featurize --snapshots` table)."""
-    policy = params.get("snapshots", {})
-    moments = snapshot_moments(
-        tickets, events,
-        moments=tuple(policy.get("moments", ("opening", "customer_message", "solved"))),
-        max_per_ticket=int(policy.get("max_per_ticket", 6)),
-        opening_window_minutes=float(policy.get("opening_window_minutes", 5.0)),
-    )
-    timeline = timeline or build_timeline(tickets, events, BusinessHours.from_params(params.get("business_hours")))
-    return features_from_timeline(tickets, timeline, moments)
-
-
 def build_training_data(
     tickets: pd.DataFrame,
     events: pd.DataFrame,
     target: Target,
-    params: dict,
+    params: Params,
     snapshots: pd.DataFrame | None = None,
     boundaries: dict[str, pd.Timestamp] | None = None,
 ) -> TrainingData:
@@ -58,11 +51,12 @@ def build_training_data(
 
     ``snapshots``: precomputed snapshot features (`featurize --snapshots`), else built
     here. ``boundaries``: period starts from a trained model (evaluate), else computed
-    from the labelled tickets' creation times and ``params['split']``.
+    from the labelled tickets' creation times and ``params.split``.
     """
-    timeline = build_timeline(tickets, events, BusinessHours.from_params(params.get("business_hours")))
+    hours = BusinessHours.from_params(params.business_hours)
+    timeline = build_timeline(tickets, events, hours)
     if snapshots is None:
-        snapshots = snapshot_features(tickets, events, params, timeline)
+        snapshots = snapshot_features(tickets, events, params.snapshots, hours, timeline)
     missing = [c for c in (*FEATURE_NAMES, OPENING_TEXT) if c not in snapshots.columns]
     if missing:
         raise ExportError(
@@ -76,14 +70,14 @@ def build_training_data(
         index=pd.Index(tickets["ticket_id"].to_numpy(dtype=object), name="ticket_id"),
     )
     if boundaries is None:
-        boundaries = period_boundaries(by_ticket.loc[by_ticket["label"].notna(), "created_at"], params.get("split"))
+        boundaries = period_boundaries(by_ticket.loc[by_ticket["label"].notna(), "created_at"], params.split)
     by_ticket["period"] = assign_periods(by_ticket["created_at"], boundaries).to_numpy()
 
     risk = snapshots.join(by_ticket[["label", "period"]], on="ticket_id")
     risk = risk[risk["label"].notna()].reset_index(drop=True)
     risk["weight"] = per_ticket_weights(risk["ticket_id"])
 
-    window = float(params.get("snapshots", {}).get("opening_window_minutes", 5.0))
+    window = params.snapshots.opening_window_minutes
     final_priority = tickets["priority"].astype(object)
     has_urgency = tickets["status"].isin(contract.DONE_STATUSES) & final_priority.isin(URGENCY_LEVELS)
     done = tickets[has_urgency.to_numpy()]

@@ -15,49 +15,32 @@ P1 >= ``tiers.P1``, P2 >= ``tiers.P2``, P3 >= ``tiers.P3``, else P4.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from models.store import URGENCY_LEVELS
-
-DEFAULT_SLA_TARGET_MINUTES = {"low": 1440.0, "normal": 480.0, "high": 120.0, "urgent": 30.0}
+from pipeline.core.params import PolicyParams
 
 
 @dataclass(frozen=True)
 class PriorityPolicy:
-    weight_risk: float = 0.5
-    weight_urgency: float = 0.3
-    weight_sla: float = 0.2
-    sla_cap: float = 2.0
-    sla_target_minutes: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_SLA_TARGET_MINUTES))
-    tiers: dict[str, float] = field(default_factory=lambda: {"P1": 60.0, "P2": 40.0, "P3": 20.0})
+    """The ``policy`` params section, applied: scores, SLA pressure and tiers."""
+
+    params: PolicyParams = PolicyParams()
 
     @classmethod
-    def from_params(cls, params: dict | None) -> "PriorityPolicy":
-        params = params or {}
-        _check_keys(params, {"weights", "sla_target_minutes", "sla_cap", "tiers"}, "policy")
-        _check_keys(params.get("weights", {}), {"risk", "urgency", "sla"}, "policy.weights")
-        _check_keys(params.get("sla_target_minutes", {}), set(URGENCY_LEVELS), "policy.sla_target_minutes")
-        _check_keys(params.get("tiers", {}), {"P1", "P2", "P3"}, "policy.tiers")
-        weights = params.get("weights", {})
-        policy = cls(
-            weight_risk=float(weights.get("risk", cls.weight_risk)),
-            weight_urgency=float(weights.get("urgency", cls.weight_urgency)),
-            weight_sla=float(weights.get("sla", cls.weight_sla)),
-            sla_cap=float(params.get("sla_cap", cls.sla_cap)),
-            sla_target_minutes={**DEFAULT_SLA_TARGET_MINUTES,
-                                **{k: float(v) for k, v in params.get("sla_target_minutes", {}).items()}},
-            tiers={**{"P1": 60.0, "P2": 40.0, "P3": 20.0}, **{k: float(v) for k, v in params.get("tiers", {}).items()}},
-        )
-        if min(policy.weight_risk, policy.weight_urgency, policy.weight_sla) < 0 or (
-            policy.weight_risk + policy.weight_urgency + policy.weight_sla
-        ) <= 0:
-            raise ValueError("policy weights must be >= 0 with a positive sum")
-        if not policy.tiers["P1"] >= policy.tiers["P2"] >= policy.tiers["P3"]:
-            raise ValueError("policy tiers must satisfy P1 >= P2 >= P3")
-        return policy
+    def from_params(cls, params: PolicyParams | None = None) -> PriorityPolicy:
+        return cls(params or PolicyParams())
+
+    @property
+    def sla_target_minutes(self) -> dict[str, float]:
+        return self.params.sla_target_minutes.model_dump()
+
+    @property
+    def sla_cap(self) -> float:
+        return self.params.sla_cap
 
     def sla_pressure(self, current_wait_minutes: np.ndarray, urgency: np.ndarray) -> np.ndarray:
         """Current wait / reply target for the urgency, capped at ``sla_cap``, scaled to 0..1."""
@@ -66,21 +49,15 @@ class PriorityPolicy:
         return np.minimum(np.asarray(current_wait_minutes, dtype="float64") / target, self.sla_cap) / self.sla_cap
 
     def priority_score(self, p_bad: np.ndarray, p_urgent: np.ndarray, sla_pressure: np.ndarray) -> np.ndarray:
-        total = self.weight_risk + self.weight_urgency + self.weight_sla
-        return 100.0 * (self.weight_risk * p_bad + self.weight_urgency * p_urgent + self.weight_sla * sla_pressure) / total
+        w = self.params.weights
+        return 100.0 * (w.risk * p_bad + w.urgency * p_urgent + w.sla * sla_pressure) / (w.risk + w.urgency + w.sla)
 
     def tier(self, priority_score: np.ndarray) -> np.ndarray:
+        tiers = self.params.tiers
         return np.select(
-            [priority_score >= self.tiers["P1"], priority_score >= self.tiers["P2"], priority_score >= self.tiers["P3"]],
+            [priority_score >= tiers.P1, priority_score >= tiers.P2, priority_score >= tiers.P3],
             ["P1", "P2", "P3"], default="P4",
         ).astype(object)
-
-
-def _check_keys(section: dict, known: set[str], name: str) -> None:
-    """A misspelled key would silently fall back to a default: refuse it instead."""
-    unknown = sorted(set(section) - known)
-    if unknown:
-        raise ValueError(f"unknown key {unknown[0]!r} in params {name}; expected: {', '.join(sorted(known))}")
 
 
 def more_urgent(predicted: np.ndarray, agent_priority: np.ndarray) -> np.ndarray:

@@ -9,7 +9,7 @@ Phrases are built one feature at a time over all rows, never one row at a time.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -106,7 +106,7 @@ def phrase(feature: str, values: pd.Series) -> pd.Series:
 
 
 def top_reasons(
-    contributions: pd.DataFrame, features: pd.DataFrame, max_reasons: int = 3, min_contribution: float = 0.05,
+    contributions: pd.DataFrame, features: pd.DataFrame, max_reasons: int, min_contribution: float,
     separator: str = "; ",
 ) -> pd.Series:
     """Per row, the phrases of the features pushing risk up the most, joined by ``separator``.

@@ -10,25 +10,24 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from pipeline.core.errors import UserError
+from pipeline.core.params import SplitParams
+
 PERIODS = ("train", "valid", "calibrate", "test")
-DEFAULT_FRACTIONS = {"train": 0.55, "valid": 0.15, "calibrate": 0.10, "test": 0.20}
 
 
-def period_boundaries(created_at: pd.Series, fractions: dict[str, float] | None = None) -> dict[str, pd.Timestamp]:
+def period_boundaries(created_at: pd.Series, split: SplitParams) -> dict[str, pd.Timestamp]:
     """Start time of each period after ``train``, from quantiles of ``created_at``.
 
     ``created_at``: creation times of the tickets that carry labels (so each period
     gets its share of labels). Returns ``{"valid": t1, "calibrate": t2, "test": t3}``.
     """
-    fractions = {**DEFAULT_FRACTIONS, **(fractions or {})}
-    shares = np.array([float(fractions[p]) for p in PERIODS])
-    if (shares <= 0).any():
-        raise ValueError(f"every split fraction must be > 0, got {dict(zip(PERIODS, shares))}")
+    shares = np.array([getattr(split, p) for p in PERIODS])
     cumulative = np.cumsum(shares / shares.sum())[:-1]
     # Whatever unit the timestamps carry (pandas 3 often gives microseconds), work in nanoseconds.
     nanoseconds = pd.DatetimeIndex(created_at.dropna()).as_unit("ns").asi8
     if len(nanoseconds) == 0:
-        raise ValueError("no labelled tickets to split")
+        raise UserError("no labelled tickets to split: check the target column and its values (params: target)")
     cuts = np.quantile(nanoseconds, cumulative, method="higher")
     return {
         period: pd.Timestamp(int(cut), tz="UTC")

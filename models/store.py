@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +23,8 @@ import pandas as pd
 
 from models.calibration import Calibrator
 from models.text_model import TextModel
-from pipeline.io import ExportError, atomic_path, write_json
+from pipeline.core.errors import ExportError
+from pipeline.core.io import atomic_path, write_json
 
 URGENCY_LEVELS = ("low", "normal", "high", "urgent")
 RISK_FILE, URGENCY_FILE, CALIBRATION_FILE, META_FILE = (
@@ -135,7 +137,7 @@ class TriageModel:
         return model_dir
 
     @classmethod
-    def load(cls, model_dir: str | Path) -> "TriageModel":
+    def load(cls, model_dir: str | Path) -> TriageModel:
         model_dir = Path(model_dir)
         meta_file = model_dir / META_FILE
         if not meta_file.is_file():
@@ -178,3 +180,22 @@ def data_fingerprint(tickets: pd.DataFrame, events: pd.DataFrame) -> str:
     for frame in (tickets[ticket_cols], events[event_cols]):
         digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
     return digest.hexdigest()[:16]
+
+
+def copy_model_dir(src: Path, dst: Path) -> Path:
+    """Replace ``dst`` with a copy of ``src`` (copied beside it first, then swapped in)."""
+    dst = Path(dst)
+    staging = dst.with_name(f".{dst.name}.incoming")
+    if staging.exists():
+        shutil.rmtree(staging)
+    shutil.copytree(src, staging)
+    if dst.exists():
+        old = dst.with_name(f".{dst.name}.old")
+        if old.exists():
+            shutil.rmtree(old)
+        dst.rename(old)
+        staging.rename(dst)
+        shutil.rmtree(old)
+    else:
+        staging.rename(dst)
+    return dst

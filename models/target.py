@@ -12,7 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pipeline.io import ExportError
+from pipeline.core.errors import ExportError
+from pipeline.core.params import TargetParams
+
+_CSAT = TargetParams()  # the default target, bad CSAT: its definition has one home, the params model
 
 
 @dataclass(frozen=True)
@@ -22,15 +25,15 @@ class Target:
     When ``good`` is empty, every non-empty value that is not bad counts as good.
     """
 
-    column: str = "satisfaction"
-    bad: tuple[str, ...] = ("bad",)
-    good: tuple[str, ...] = ("good",)
+    column: str = _CSAT.column
+    bad: tuple[str, ...] = _CSAT.bad
+    good: tuple[str, ...] = _CSAT.good
     # Windows whose labels are not trusted (a broken survey week, a labelling anomaly): tickets
     # created in [created_from, created_to) matching ``where`` become unlabelled, never dropped.
     unlabel: tuple[dict, ...] = ()
 
     @classmethod
-    def parse(cls, spec: str | None) -> "Target":
+    def parse(cls, spec: str | None) -> Target:
         """``"satisfaction"`` (default) or ``"COLUMN=BAD_VALUE[,BAD_VALUE...]"``."""
         if spec is None or spec.strip() in ("", "satisfaction"):
             return cls()
@@ -43,21 +46,11 @@ class Target:
         return cls(column=column.strip(), bad=bad, good=())
 
     @classmethod
-    def from_params(cls, params: dict | None) -> "Target":
-        params = params or {}
-        if not params or params.get("column", "satisfaction") == "satisfaction" and "bad" not in params:
-            return cls()
-        bad = params.get("bad", ["bad"])
-        bad = (bad,) if isinstance(bad, (str, bool)) else tuple(bad)
-        good = params.get("good", [])
-        good = (good,) if isinstance(good, (str, bool)) else tuple(good)
-        return cls(
-            column=str(params["column"]),
-            bad=tuple(str(v).lower() for v in bad),
-            good=tuple(str(v).lower() for v in good),
-        )
+    def from_params(cls, params: TargetParams) -> Target:
+        """The ``target`` params section (its ``unlabel`` windows: :meth:`with_unlabel`)."""
+        return cls(column=params.column, bad=params.bad, good=params.good)
 
-    def with_unlabel(self, windows: list[dict] | None) -> "Target":
+    def with_unlabel(self, windows: list[dict] | None) -> Target:
         """This target with the ``unlabel`` windows of ``params['target']`` (checked here)."""
         checked = []
         for window in windows or []:
@@ -78,7 +71,7 @@ class Target:
         return {"column": self.column, "bad": list(self.bad), "good": list(self.good), "unlabel": list(self.unlabel)}
 
     @classmethod
-    def from_spec(cls, spec: dict) -> "Target":
+    def from_spec(cls, spec: dict) -> Target:
         return cls(spec["column"], tuple(spec["bad"]), tuple(spec["good"]), tuple(spec.get("unlabel", ())))
 
     @property

@@ -29,7 +29,8 @@ from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.linear_model import Ridge
 
 from features.build import OPENING_TEXT
-from pipeline.io import atomic_path, write_json
+from pipeline.core.io import atomic_path, write_json
+from pipeline.core.params import TextModelParams
 
 TEXT_SCORE_COLUMNS = ("text_risk_score", "text_urgency_score")
 _META, _RISK_COEF, _URGENCY_COEF = "text_model.json", "text_risk_coef.npy", "text_urgency_coef.npy"
@@ -82,7 +83,7 @@ class TextModel:
                     np.save(handle, np.asarray(array, dtype=np.float32), allow_pickle=False)
 
     @classmethod
-    def load(cls, model_dir: Path) -> "TextModel | None":
+    def load(cls, model_dir: Path) -> TextModel | None:
         if not (model_dir / _META).is_file():
             return None
         meta = json.loads((model_dir / _META).read_text())
@@ -106,7 +107,7 @@ def _fit_linear(x, y, strength: float) -> tuple[np.ndarray, float]:
 
 
 def fit_text_scores(
-    risk_rows: pd.DataFrame, urgency_rows: pd.DataFrame, urgency_code: np.ndarray, params: dict | None = None,
+    risk_rows: pd.DataFrame, urgency_rows: pd.DataFrame, urgency_code: np.ndarray, params: TextModelParams,
 ) -> tuple[TextModel, pd.DataFrame, pd.DataFrame]:
     """Fit both text models on the training period and score every row of both frames.
 
@@ -116,11 +117,8 @@ def fit_text_scores(
     :data:`TEXT_SCORE_COLUMNS` added. A training-period row gets both scores from
     models that did not see its ticket (folds by ticket id, shared by both frames).
     """
-    params = params or {}
-    folds = int(params.get("folds", 5))
-    strength = float(params.get("strength", 1.0))
-    model = TextModel(int(params.get("n_features", 2**17)), tuple(params.get("ngram_range", (3, 4))),
-                      str(params.get("analyzer", "char_wb")),
+    folds, strength = params.folds, params.strength
+    model = TextModel(params.n_features, tuple(params.ngram_range), params.analyzer,
                       np.zeros(0, np.float32), 0.0, np.zeros(0, np.float32), 0.0)
     risk_x = model.vectorize(risk_rows[OPENING_TEXT].to_numpy(dtype=object))
     urgency_x = model.vectorize(urgency_rows[OPENING_TEXT].to_numpy(dtype=object))

@@ -17,25 +17,15 @@ import pandas as pd
 
 from models.calibration import Calibrator, fit_calibrator
 from models.store import URGENCY_LEVELS
+from pipeline.core.errors import UserError
+from pipeline.core.params import LightGBMParams, RiskModelParams, UrgencyModelParams
 
-DEFAULT_LGBM = {
-    "learning_rate": 0.05,
-    "num_leaves": 31,
-    "min_data_in_leaf": 40,
-    "feature_fraction": 0.8,
-    "bagging_fraction": 0.8,
-    "bagging_freq": 1,
-    "lambda_l2": 1.0,
-    "max_rounds": 2000,
-    "early_stopping_rounds": 100,
-    "seed": 42,
-}
 # Features the urgency model must never see: the field it predicts, and what agents do
 # because of it.
 URGENCY_EXCLUDED = ("current_priority",)
 
 
-class EligibilityError(ValueError):
+class EligibilityError(UserError):
     """Too little labelled data to train a model worth shipping."""
 
 
@@ -46,16 +36,11 @@ class RiskFit:
     best_iteration: int
 
 
-def _lgbm_params(params: dict | None, objective: dict) -> tuple[dict, int, int]:
-    merged = {**DEFAULT_LGBM, **(params or {})}
-    rounds = int(merged.pop("max_rounds"))
-    patience = int(merged.pop("early_stopping_rounds"))
-    merged.pop("balance_classes", None)
-    lgb_params = {
-        **merged, **objective,
-        "verbosity": -1, "deterministic": True, "force_row_wise": True, "num_threads": 2,
-    }
-    return lgb_params, rounds, patience
+def _lgbm_params(params: LightGBMParams, objective: dict) -> tuple[dict, int, int]:
+    # deterministic + force_row_wise: the same data and params give the same trees on every run.
+    lgb_params = {**params.booster_params(), **objective, "verbosity": -1, "deterministic": True,
+                  "force_row_wise": True}
+    return lgb_params, params.max_rounds, params.early_stopping_rounds
 
 
 def check_eligibility(y_train: np.ndarray, ticket_ids: np.ndarray, min_labelled: int, min_bad: int, target: str) -> None:
@@ -74,12 +59,12 @@ def check_eligibility(y_train: np.ndarray, ticket_ids: np.ndarray, min_labelled:
 
 def fit_risk(
     x: pd.DataFrame, y: np.ndarray, weight: np.ndarray, period: np.ndarray, ticket_ids: np.ndarray,
-    params: dict | None = None,
+    params: RiskModelParams,
 ) -> RiskFit:
     """Fit the bad-outcome model: rows ``period == 'train'``, early stopping on 'valid', calibration on 'calibrate'."""
     lgb_params, rounds, patience = _lgbm_params(params, {"objective": "binary", "metric": "binary_logloss"})
     fit_weight = weight.copy()
-    if (params or {}).get("balance_classes"):
+    if params.balance_classes:
         # Up-weighting bad outcomes helps the trees find them; the calibrator undoes the shift.
         train = period == "train"
         ratio = (y[train] == 0).sum() / max((y[train] == 1).sum(), 1)
@@ -94,7 +79,7 @@ def fit_risk(
 
 
 def fit_urgency(
-    x: pd.DataFrame, urgency: np.ndarray, period: np.ndarray, params: dict | None = None
+    x: pd.DataFrame, urgency: np.ndarray, period: np.ndarray, params: UrgencyModelParams
 ) -> lgb.Booster:
     """Fit the urgency classifier; ``urgency`` holds level names from :data:`URGENCY_LEVELS`."""
     code = pd.Categorical(urgency, categories=URGENCY_LEVELS).codes.astype("float64")

@@ -1,8 +1,10 @@
-"""The `csat-triage` command line: parses arguments and calls one stage entry function each.
+"""The `csat-triage` command line: parses arguments and calls one stage (or sink) entry function each.
 
-Errors a user can cause (a bad export, a missing file, a wrong option) are printed as
-one line on stderr with exit code 2; no traceback. Stage modules are imported inside
-each command so that `--help` stays fast.
+The error contract: a :class:`~pipeline.core.errors.UserError` (a bad export, a missing
+file, a wrong option or parameter) is printed as one line on stderr with exit code 2.
+Anything else is a bug and shows its traceback. Exit 1 is reserved for "more rows
+rejected than allowed" and "Zendesk refused some tickets". Stage modules are imported
+inside each command so that `--help` stays fast.
 """
 
 from __future__ import annotations
@@ -10,11 +12,10 @@ from __future__ import annotations
 import functools
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 
-from pipeline.io import ExportError
+from pipeline.core.errors import UserError
 
 app = typer.Typer(
     add_completion=False,
@@ -32,22 +33,20 @@ def _fail(message: str, code: int = 2) -> None:
 
 
 def user_errors(command):
-    """Turn expected failures into one-line messages instead of tracebacks."""
+    """A :class:`UserError` becomes one line and exit 2; every other exception keeps its traceback."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
-        except (ExportError, FileNotFoundError, PermissionError) as exc:
-            _fail(str(exc))
-        except ValueError as exc:
+        except UserError as exc:
             _fail(str(exc))
 
     return wrapper
 
 
-def _params(path: Path) -> dict:
-    from pipeline.params import load_params
+def _params(path: Path):
+    from pipeline.core.params import load_params
 
     return load_params(path)
 
@@ -56,24 +55,19 @@ def _params(path: Path) -> dict:
 @user_errors
 def simulate(
     out: Path = typer.Option(..., "--out", help="Directory to write the export to."),
-    tickets: int = typer.Option(20000, "--tickets", min=1, help="Number of tickets."),
-    seed: int = typer.Option(7, "--seed", help="Random seed (same seed, same files)."),
-    start: str = typer.Option("2026-01-05", "--start", help="First day of the simulated period (UTC)."),
-    days: int = typer.Option(120, "--days", min=1, help="Length of the period in days."),
+    tickets: int | None = typer.Option(None, "--tickets", min=1, help="Number of tickets (default: params)."),
+    seed: int | None = typer.Option(None, "--seed", help="Random seed; same seed, same files (default: params)."),
+    start: str | None = typer.Option(None, "--start", help="First day of the period, UTC (default: params)."),
+    days: int | None = typer.Option(None, "--days", min=1, help="Length of the period in days (default: params)."),
     fmt: str = typer.Option("csv", "--format", help="csv, parquet or zendesk."),
+    params_file: Path = PARAMS_OPTION,
 ) -> None:
     """Simulate a support desk and write an export plus truth.csv (true risk and urgency)."""
-    from pipeline.simulate import simulate, simulate_export
+    from pipeline.stages.simulate import simulate_demo
 
-    if fmt == "zendesk":
-        from pipeline.io import write_table
-        from pipeline.zendesk import write_zendesk_export
-
-        simulation = simulate(tickets, seed=seed, start=start, days=days)
-        write_zendesk_export(out, simulation.tickets, simulation.events)
-        write_table(simulation.truth, out / "truth.csv")
-    else:
-        simulation = simulate_export(out, n_tickets=tickets, seed=seed, start=start, days=days, fmt=fmt)
+    given = {"tickets": tickets, "seed": seed, "start": start, "days": days}
+    settings = _params(params_file).simulate.model_copy(update={k: v for k, v in given.items() if v is not None})
+    simulation = simulate_demo(out, settings, fmt)
     typer.echo(
         f"simulated {len(simulation.tickets)} tickets, {len(simulation.events)} events "
         f"up to {simulation.export_at:%Y-%m-%d %H:%M} UTC -> {out}"
@@ -84,21 +78,19 @@ def simulate(
 @user_errors
 def validate(
     export: Path = typer.Argument(..., help="Export directory (tickets + events, CSV or Parquet, or a Zendesk dump)."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Write tickets.parquet, events.parquet, rejects.csv here."),
-    max_reject_rate: Optional[float] = typer.Option(
+    out: Path | None = typer.Option(None, "--out", help="Write tickets.parquet, events.parquet, rejects.csv here."),
+    max_reject_rate: float | None = typer.Option(
         None, "--max-reject-rate", min=0.0, max=1.0,
-        help="Share of rows that may be rejected and still exit 0 (default: params ingest.max_reject_rate, else 0).",
+        help="Share of rows that may be rejected and still exit 0 (default: params ingest.max_reject_rate).",
     ),
     params_file: Path = PARAMS_OPTION,
 ) -> None:
     """Check an export against the contract; list every rejected row with file, line and reason."""
-    from pipeline.ingest import validate_export
+    from pipeline.stages.validate import validate_export
 
-    ingest_params = _params(params_file).get("ingest", {})
-    limit = max_reject_rate if max_reject_rate is not None else float(ingest_params.get("max_reject_rate", 0.0))
-    result = validate_export(
-        export, out, float(ingest_params.get("early_event_tolerance_minutes", 5.0))
-    )
+    ingest = _params(params_file).ingest
+    limit = max_reject_rate if max_reject_rate is not None else ingest.max_reject_rate
+    result = validate_export(export, out, ingest)
     typer.echo(result.summary())
     if result.rejected_rows:
         where = f"; see {out / 'rejects.csv'}" if out else ""
@@ -117,14 +109,14 @@ def validate(
 def featurize(
     export: Path = typer.Argument(..., help="Export directory."),
     out: Path = typer.Option(..., "--out", help="Feature file (.parquet or .csv)."),
-    as_of: Optional[str] = typer.Option(None, "--as-of", help="ISO-8601 moment (default: latest timestamp in the export)."),
+    as_of: str | None = typer.Option(None, "--as-of", help="ISO-8601 moment (default: latest timestamp in the export)."),
     snapshots: bool = typer.Option(False, "--snapshots", help="Training snapshots (params `snapshots`) instead of one as-of."),
     params_file: Path = PARAMS_OPTION,
 ) -> None:
     """Point-in-time features: one row per ticket as of a moment (or per training snapshot)."""
-    from pipeline.featurize import featurize as run
+    from pipeline.stages.featurize import featurize as run
 
-    table = run(export, out, as_of=as_of, snapshots=snapshots, params=_params(params_file))
+    table = run(export, out, _params(params_file), as_of=as_of, snapshots=snapshots)
     what = "snapshots" if snapshots else "tickets"
     typer.echo(f"{len(table)} {what} x {table.shape[1] - 2} columns -> {out}")
 
@@ -134,13 +126,13 @@ def featurize(
 def train(
     export: Path = typer.Argument(..., help="Export directory (raw or validated)."),
     out: Path = typer.Option(..., "--out", help="Model directory to write."),
-    snapshots: Optional[Path] = typer.Option(None, "--snapshots", help="Reuse `featurize --snapshots` output."),
-    target: Optional[str] = typer.Option(
-        None, "--target", help="Risk target COLUMN=BAD_VALUE (default: params target, else satisfaction=bad)."),
+    snapshots: Path | None = typer.Option(None, "--snapshots", help="Reuse `featurize --snapshots` output."),
+    target: str | None = typer.Option(
+        None, "--target", help="Risk target COLUMN=BAD_VALUE (default: params target)."),
     params_file: Path = PARAMS_OPTION,
 ) -> None:
     """Train the bad-outcome risk model and the urgency model on the oldest tickets."""
-    from pipeline.train import train as run
+    from pipeline.stages.train import train as run
 
     result = run(export, out, snapshots_file=snapshots, target=target, params=_params(params_file))
     meta = result.model.meta
@@ -157,16 +149,16 @@ def train(
 def evaluate(
     model: Path = typer.Argument(..., help="Model directory from `train`."),
     out: Path = typer.Option(..., "--out", help="Metrics JSON file."),
-    export: Optional[Path] = typer.Option(None, "--export", help="Export (default: the one the model was trained on)."),
-    snapshots: Optional[Path] = typer.Option(None, "--snapshots", help="Snapshot features (default: as in training)."),
-    plots: Optional[Path] = typer.Option(None, "--plots", help="Directory for ROC, PR, calibration, importance files."),
-    truth: Optional[Path] = typer.Option(None, "--truth", help="Simulator truth.csv: adds the oracle ceiling."),
+    export: Path | None = typer.Option(None, "--export", help="Export (default: the one the model was trained on)."),
+    snapshots: Path | None = typer.Option(None, "--snapshots", help="Snapshot features (default: as in training)."),
+    plots: Path | None = typer.Option(None, "--plots", help="Directory for ROC, PR, calibration, importance files."),
+    truth: Path | None = typer.Option(None, "--truth", help="Simulator truth.csv: adds the oracle ceiling."),
     params_file: Path = PARAMS_OPTION,
 ) -> None:
     """Measure both models on the newest period, against the baselines."""
-    from pipeline.evaluate import evaluate as run
+    from pipeline.stages.evaluate import evaluate as run
 
-    metrics = run(model, out, export, snapshots, plots, truth, _params(params_file))
+    metrics = run(model, out, _params(params_file), export, snapshots, plots, truth)
     section = metrics.get("bad_csat") or metrics["risk"]
     best = max(section["baselines"].items(), key=lambda kv: kv[1]["roc_auc"])
     oracle = f", oracle {section['oracle_roc_auc']:.3f}" if "oracle_roc_auc" in section else ""
@@ -182,15 +174,15 @@ def evaluate(
 def evaluate_moments(
     model: Path = typer.Argument(..., help="Model directory from `train`."),
     out: Path = typer.Option(..., "--out", help="Metrics JSON file."),
-    export: Optional[Path] = typer.Option(None, "--export", help="Export (default: the one the model was trained on)."),
+    export: Path | None = typer.Option(None, "--export", help="Export (default: the one the model was trained on)."),
     params_file: Path = PARAMS_OPTION,
 ) -> None:
     """Risk metrics at fixed moments of each test ticket's life: opening, first reassignment, halfway."""
-    from pipeline.evaluate_moments import evaluate_moments as run
+    from pipeline.stages.evaluate_moments import evaluate_moments as run
 
-    metrics = run(model, out, export, _params(params_file))
+    metrics = run(model, out, _params(params_file), export)
     for moment, section in metrics["moments"].items():
-        auc = section["model"].get("roc_auc")
+        auc = (section["model"] or {}).get("roc_auc")
         typer.echo(f"{moment}: {section['tickets']} tickets, model ROC AUC {auc if auc is None else round(auc, 3)}")
 
 
@@ -205,9 +197,9 @@ def register(
     params_file: Path = PARAMS_OPTION,
 ) -> None:
     """Log the run to MLflow, register the models and apply the champion gate."""
-    from pipeline.register import register as run
+    from pipeline.stages.register import register as run
 
-    run(model, metrics, champion, decision, name, _params(params_file), echo=typer.echo)
+    run(model, metrics, champion, decision, _params(params_file), name, echo=typer.echo)
 
 
 @app.command()
@@ -215,18 +207,18 @@ def register(
 def score(
     export: Path = typer.Argument(..., help="Tonight's export directory."),
     out: Path = typer.Option(..., "--out", help="Scored queue file (.csv or .parquet), written atomically."),
-    model: Optional[Path] = typer.Option(None, "--model", help="Model directory."),
-    model_uri: Optional[str] = typer.Option(None, "--model-uri", help="e.g. models:/csat-triage-risk@champion"),
-    db: Optional[str] = typer.Option(
+    model: Path | None = typer.Option(None, "--model", help="Model directory."),
+    model_uri: str | None = typer.Option(None, "--model-uri", help="e.g. models:/csat-triage-risk@champion"),
+    db: str | None = typer.Option(
         None, "--db", help="SQLAlchemy URL (default: sqlite file beside --out; '' to skip)."),
-    as_of: Optional[str] = typer.Option(None, "--as-of", help="Score as of this moment (default: export time)."),
+    as_of: str | None = typer.Option(None, "--as-of", help="Score as of this moment (default: export time)."),
     all_tickets: bool = typer.Option(False, "--all", help="Score every ticket, not only open ones."),
-    zendesk_payload: Optional[Path] = typer.Option(None, "--zendesk-payload", help="Write update_many batches here."),
-    max_reject_rate: Optional[float] = typer.Option(None, "--max-reject-rate", min=0.0, max=1.0),
+    zendesk_payload: Path | None = typer.Option(None, "--zendesk-payload", help="Write update_many batches here."),
+    max_reject_rate: float | None = typer.Option(None, "--max-reject-rate", min=0.0, max=1.0),
     params_file: Path = PARAMS_OPTION,
 ) -> None:
     """Rank open tickets by priority with reasons; write file, database and Zendesk payload."""
-    from pipeline.score import score as run
+    from pipeline.stages.score import score as run
 
     run(export, out, model, model_uri, db, as_of, all_tickets, zendesk_payload, max_reject_rate,
         _params(params_file), echo=lambda line: typer.echo(line, err=line.startswith("  ")))
@@ -235,15 +227,21 @@ def score(
 @app.command()
 @user_errors
 def queue(
-    db: Optional[str] = typer.Option(None, "--db", help="SQLAlchemy URL (default: data/scored/priorities.sqlite)."),
-    group: Optional[str] = typer.Option(None, "--group", help="Only this group."),
-    assignee: Optional[str] = typer.Option(None, "--assignee", help="Only this agent."),
+    db: str | None = typer.Option(None, "--db", help="SQLAlchemy URL (default: data/scored/priorities.sqlite)."),
+    group: str | None = typer.Option(None, "--group", help="Only this group."),
+    assignee: str | None = typer.Option(None, "--assignee", help="Only this agent."),
     limit: int = typer.Option(20, "--limit", min=1, help="How many tickets."),
 ) -> None:
     """The agents' view: the queue in rank order with risk, urgency, wait, tier and reasons."""
-    from pipeline.queue import show_queue
+    from pipeline.sinks.queue_view import show_queue
 
     show_queue(db or "sqlite:///data/scored/priorities.sqlite", group, assignee, limit)
+
+
+def _import(source: str, src: Path, out: Path, fmt: str) -> None:
+    from pipeline.stages.import_export import import_export
+
+    typer.echo("\n".join(import_export(source, src, out, fmt)))
 
 
 @app.command("import-servicenow")
@@ -254,10 +252,7 @@ def import_servicenow(
     fmt: str = typer.Option("csv", "--format", help="csv or parquet."),
 ) -> None:
     """Convert a ServiceNow incident event log into the export contract."""
-    from pipeline.servicenow import import_servicenow as run
-
-    summary = run(src, out, fmt)
-    typer.echo(" ".join(f"{k}={v}" for k, v in summary.as_dict().items()) + f" -> {out}")
+    _import("servicenow", src, out, fmt)
 
 
 @app.command("import-kaggle-cst")
@@ -268,10 +263,7 @@ def import_kaggle_cst(
     fmt: str = typer.Option("csv", "--format", help="csv or parquet."),
 ) -> None:
     """Convert the Kaggle customer-support ticket file (the negative control) into the export contract."""
-    from pipeline.kaggle_cst import import_kaggle_cst as run
-
-    summary = run(src, out, fmt)
-    typer.echo(" ".join(f"{k}={v}" for k, v in summary.as_dict().items()) + f" -> {out}")
+    _import("kaggle-cst", src, out, fmt)
 
 
 @app.command("import-zendesk")
@@ -282,10 +274,7 @@ def import_zendesk(
     fmt: str = typer.Option("csv", "--format", help="csv or parquet."),
 ) -> None:
     """Convert Zendesk incremental-export JSON into the export contract."""
-    from pipeline.zendesk import import_zendesk as run
-
-    summary = run(src, out, fmt)
-    typer.echo("\n".join(summary.lines()) + f"\n-> {out}")
+    _import("zendesk", src, out, fmt)
 
 
 @app.command("push-zendesk")
@@ -293,12 +282,12 @@ def import_zendesk(
 def push_zendesk(
     payload: Path = typer.Argument(..., help="Payload from `score --zendesk-payload`."),
     subdomain: str = typer.Option(..., "--subdomain", help="Your Zendesk subdomain (S in S.zendesk.com)."),
-    base_url: Optional[str] = typer.Option(None, "--base-url", help="Default https://S.zendesk.com."),
+    base_url: str | None = typer.Option(None, "--base-url", help="Default https://S.zendesk.com."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print what would change; send nothing."),
     max_retries: int = typer.Option(5, "--max-retries", min=0),
 ) -> None:
     """Send the update_many batches (auth: ZENDESK_EMAIL and ZENDESK_API_TOKEN from the environment)."""
-    from pipeline.zendesk import push_update_many
+    from pipeline.sinks.zendesk_push import push_update_many
 
     summary = push_update_many(payload, subdomain, base_url=base_url, dry_run=dry_run,
                                max_retries=max_retries, echo=typer.echo)
@@ -308,10 +297,6 @@ def push_zendesk(
     )
     if summary.ticket_errors:
         raise typer.Exit(1)
-
-
-def main() -> None:  # pragma: no cover - console entry point
-    app()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.core.params import Params, parse_params
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = REPO_ROOT / "tests" / "fixtures"
 SHARED_DATASETS = REPO_ROOT.parent / "shared" / "datasets"
@@ -29,3 +31,14 @@ def shared_dataset(relative: str) -> Path:
     if not path.is_file():
         pytest.skip(f"{path} not found: the real-data tests need ../shared/datasets beside the repo")
     return path
+
+
+def override(params: Params, updates: dict) -> Params:
+    """``params`` with some keys replaced, validated like params.yaml: ``{"risk_model": {"max_rounds": 5}}``."""
+    merged = params.model_dump(mode="json")
+    for section, values in updates.items():
+        if isinstance(values, dict) and isinstance(merged.get(section), dict):
+            merged[section] = {**merged[section], **values}
+        else:
+            merged[section] = values
+    return parse_params(merged, "test params")

@@ -13,12 +13,12 @@ import shutil
 import sys
 from pathlib import Path
 
-from pipeline.evaluate_moments import evaluate_moments
-from pipeline.featurize import featurize
-from pipeline.ingest import load_export
-from pipeline.io import write_export
-from pipeline.params import load_params
-from pipeline.train import train
+from pipeline.core.io import write_export
+from pipeline.core.params import load_params
+from pipeline.sources.ingest import load_export
+from pipeline.stages.evaluate_moments import evaluate_moments
+from pipeline.stages.featurize import featurize
+from pipeline.stages.train import train
 
 work = Path(sys.argv[1] if len(sys.argv) > 1 else "/tmp/anomaly")
 params = load_params("params.yaml")

@@ -397,7 +397,7 @@ def reference_features(
     newline, and the first public customer message if written by as-of); durations in
     minutes (float64), counts and flags as float64, categoricals as ``category``.
     """
-    hours = business_hours or BusinessHours()
+    hours = business_hours or BusinessHours.from_params()
     records = ticket_records(tickets)
     by_id = {r["ticket_id"]: r for r in records}
     ordered_events = events_by_ticket(events)

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from features.build import FEATURE_NAMES, build_features
-from pipeline.ingest import load_export
+from pipeline.sources.ingest import load_export
 
 
 @pytest.fixture

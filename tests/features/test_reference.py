@@ -24,8 +24,8 @@ from hypothesis import strategies as st
 
 from features.build import CATEGORICAL_FEATURES, FEATURE_NAMES, build_features
 from features.calendar import BusinessHours
-from pipeline import contract
-from pipeline.ingest import load_export
+from pipeline.core import contract
+from pipeline.sources.ingest import load_export
 from tests.conftest import FIXTURES
 from tests.features.reference import business_minutes_between, epoch_seconds, reference_features
 
@@ -53,8 +53,8 @@ BODIES = (
 )
 SUBJECTS = ("", "Invoice wrong", "URGENT outage", "Locked out", "환불 요청")
 
-UTC_HOURS = BusinessHours()  # 08:00-18:00 Mon-Fri UTC
-SEOUL_HOURS = BusinessHours(timezone="Asia/Seoul", start_hour=9.0, end_hour=18.0)
+UTC_HOURS = BusinessHours.from_params()  # 08:00-18:00 Mon-Fri UTC
+SEOUL_HOURS = BusinessHours(timezone="Asia/Seoul", start_hour=9.0, end_hour=18.0, weekdays=(0, 1, 2, 3, 4))
 
 FLOAT_TOLERANCE = 1e-6
 

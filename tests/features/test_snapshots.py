@@ -6,7 +6,16 @@ import pandas as pd
 import pytest
 
 from features.snapshots import snapshot_moments
-from pipeline.ingest import load_export
+from pipeline.core.params import SnapshotsParams
+from pipeline.sources.ingest import load_export
+
+
+def moments_of(tickets, events, **settings):
+    """:func:`snapshot_moments` with the params model's defaults for what a test does not set."""
+    defaults = SnapshotsParams()
+    return snapshot_moments(tickets, events, **{
+        "moments": defaults.moments, "max_per_ticket": defaults.max_per_ticket,
+        "opening_window_minutes": defaults.opening_window_minutes, **settings})
 
 
 @pytest.fixture
@@ -15,7 +24,7 @@ def export(tiny_export):
 
 
 def test_moments_of_a_rated_ticket_stop_before_the_rating(export):
-    snaps = snapshot_moments(export.tickets, export.events, max_per_ticket=20)
+    snaps = moments_of(export.tickets, export.events, max_per_ticket=20)
     t1 = snaps[snaps["ticket_id"] == "T1"]
     assert t1["moment"].tolist() == [
         "customer_message",  # 09:00 (the opening at 09:05 is later)
@@ -27,31 +36,31 @@ def test_moments_of_a_rated_ticket_stop_before_the_rating(export):
 def test_no_snapshot_at_or_after_satisfaction(export):
     tickets = export.tickets.copy()
     tickets.loc[tickets["ticket_id"] == "T1", "satisfaction_at"] = pd.Timestamp("2026-03-02T11:05:00Z")
-    snaps = snapshot_moments(tickets, export.events, max_per_ticket=20)
+    snaps = moments_of(tickets, export.events, max_per_ticket=20)
     t1 = snaps[snaps["ticket_id"] == "T1"]
     # The solve at exactly 11:05 is the rating moment: excluded.
     assert t1["as_of"].max() == pd.Timestamp("2026-03-02T10:10:00Z")
 
 
 def test_cap_keeps_first_and_last_evenly(export):
-    snaps = snapshot_moments(export.tickets, export.events, max_per_ticket=3)
+    snaps = moments_of(export.tickets, export.events, max_per_ticket=3)
     t1 = snaps[snaps["ticket_id"] == "T1"]
     assert len(t1) == 3
-    full = snapshot_moments(export.tickets, export.events, max_per_ticket=20)
+    full = moments_of(export.tickets, export.events, max_per_ticket=20)
     full_t1 = full[full["ticket_id"] == "T1"]["as_of"].tolist()
     assert t1["as_of"].tolist() == [full_t1[0], full_t1[3], full_t1[6]]
 
 
 def test_unknown_moment_is_rejected(export):
     with pytest.raises(ValueError, match="unknown snapshot moment"):
-        snapshot_moments(export.tickets, export.events, moments=["whenever"])
+        moments_of(export.tickets, export.events, moments=["whenever"])
 
 
 # --- field_change moments (logs without messages, e.g. ServiceNow) -------------------------
 
 
 def test_field_change_moments_follow_each_change_while_open(export):
-    snaps = snapshot_moments(export.tickets, export.events, moments=["field_change"], max_per_ticket=20)
+    snaps = moments_of(export.tickets, export.events, moments=["field_change"], max_per_ticket=20)
     assert set(snaps["moment"]) == {"field_change"}
     t1 = snaps[snaps["ticket_id"] == "T1"]["as_of"].tolist()
     # The two solves (11:05 on 2 March, 09:45 on 3 March) leave T1 solved: no moment there.
@@ -66,9 +75,9 @@ def test_field_change_moments_follow_each_change_while_open(export):
 
 
 def test_field_change_is_not_in_the_default_policy(export):
-    default = snapshot_moments(export.tickets, export.events, max_per_ticket=20)
+    default = moments_of(export.tickets, export.events, max_per_ticket=20)
     assert "field_change" not in set(default["moment"])
-    combined = snapshot_moments(
+    combined = moments_of(
         export.tickets, export.events, moments=["opening", "field_change"], max_per_ticket=20
     )
     # T1 opening at 09:05 coincides with the priority change: merged, the first kind listed wins.
@@ -90,7 +99,7 @@ def test_snapshots_of_an_export_without_any_rating():
         "kind": ["group", "status", "group"],
         "value": ["desk", "solved", "desk"],
     })
-    snaps = snapshot_moments(tickets, events, moments=["opening", "field_change", "solved"], max_per_ticket=20)
+    snaps = moments_of(tickets, events, moments=["opening", "field_change", "solved"], max_per_ticket=20)
     assert snaps[snaps["ticket_id"] == "A"]["moment"].tolist() == ["field_change", "opening", "solved"]
     # B's opening (10:05) is capped at the export's last moment, 10:00, the time of its group
     # event: the two merge and the first kind listed (opening) is kept.

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from models.policy import PriorityPolicy, more_urgent, rank_queue
-from pipeline.params import load_params
+from pipeline.core.errors import UserError
+from pipeline.core.params import PolicyParams, load_params, parse_params
 from tests.models.conftest import REPO_ROOT
 
 
@@ -19,7 +20,7 @@ def test_priority_score_by_hand():
 
 
 def test_weights_are_normalised():
-    policy = PriorityPolicy.from_params({"weights": {"risk": 2, "urgency": 1, "sla": 1}})
+    policy = PriorityPolicy.from_params(PolicyParams(weights={"risk": 2, "urgency": 1, "sla": 1}))
     # 100 * (2 * 0.6 + 1 * 0.5 + 1 * 0.25) / 4
     assert policy.priority_score(np.array([0.6]), np.array([0.5]), np.array([0.25])) == pytest.approx([48.75])
 
@@ -41,7 +42,7 @@ def test_tier_cut_offs(score, tier):
 
 
 def test_custom_tiers():
-    policy = PriorityPolicy.from_params({"tiers": {"P1": 80, "P2": 50, "P3": 10}})
+    policy = PriorityPolicy.from_params(PolicyParams(tiers={"P1": 80, "P2": 50, "P3": 10}))
     assert policy.tier(np.array([85.0, 79.0, 50.0, 9.0])).tolist() == ["P1", "P2", "P2", "P4"]
 
 
@@ -74,23 +75,25 @@ def test_rank_queue_is_a_permutation_starting_at_one():
 
 
 def test_from_params_merges_with_defaults():
-    policy = PriorityPolicy.from_params({"sla_target_minutes": {"urgent": 15}, "sla_cap": 3})
+    policy = PriorityPolicy.from_params(parse_params({"policy": {"sla_target_minutes": {"urgent": 15}, "sla_cap": 3}}).policy)
     assert policy.sla_target_minutes == {"low": 1440.0, "normal": 480.0, "high": 120.0, "urgent": 15.0}
     assert policy.sla_cap == 3.0
-    assert (policy.weight_risk, policy.weight_urgency, policy.weight_sla) == (0.5, 0.3, 0.2)
+    weights = policy.params.weights
+    assert (weights.risk, weights.urgency, weights.sla) == (0.5, 0.3, 0.2)
     assert PriorityPolicy.from_params(None) == PriorityPolicy()
 
 
 def test_project_params_are_the_documented_defaults():
-    assert PriorityPolicy.from_params(load_params(REPO_ROOT / "params.yaml")["policy"]) == PriorityPolicy()
+    assert PriorityPolicy.from_params(load_params(REPO_ROOT / "params.yaml").policy) == PriorityPolicy()
 
 
 @pytest.mark.parametrize("params, message", [
-    ({"weights": {"risk": -0.1}}, "weights must be >= 0"),
-    ({"weights": {"risk": 0, "urgency": 0, "sla": 0}}, "positive sum"),
-    ({"tiers": {"P1": 30, "P2": 40}}, "P1 >= P2 >= P3"),
+    ({"weights": {"risk": -0.1}}, "policy.weights.risk: Input should be greater than or equal to 0"),
+    ({"weights": {"risk": 0, "urgency": 0, "sla": 0}}, "policy.weights: policy weights must have a positive sum"),
+    ({"tiers": {"P1": 30, "P2": 40}}, "policy.tiers: tiers must satisfy P1 >= P2 >= P3"),
     ({"tiers": {"P3": 50}}, "P1 >= P2 >= P3"),
+    ({"weight": {"risk": 1}}, "policy.weight: unknown key"),
 ])
-def test_from_params_refuses_bad_settings(params, message):
-    with pytest.raises(ValueError, match=message):
-        PriorityPolicy.from_params(params)
+def test_bad_policy_settings_are_one_line_errors(params, message):
+    with pytest.raises(UserError, match=message):
+        parse_params({"policy": params}, "params.yaml")

@@ -10,6 +10,14 @@ from features.build import FEATURE_NAMES
 from models.reasons import PHRASES, duration, phrase, plural, times, top_reasons
 
 COLUMNS = ["current_wait_minutes", "group_hops", "reopens", "channel", "first_reply_minutes"]
+from pipeline.core.params import ReasonsParams
+
+
+def reasons_of(contributions, features, **settings):
+    """:func:`top_reasons` with the params model's defaults for what a test does not set."""
+    defaults = ReasonsParams()
+    return top_reasons(contributions, features, **{
+        "max_reasons": defaults.max_reasons, "min_contribution": defaults.min_contribution, **settings})
 
 
 def features_frame(index=None) -> pd.DataFrame:
@@ -39,7 +47,7 @@ def contributions_frame(index=None) -> pd.DataFrame:
 
 
 def test_top_reasons_pick_the_largest_positive_pushes_with_the_rows_values():
-    reasons = top_reasons(contributions_frame(), features_frame(), max_reasons=3, min_contribution=0.05)
+    reasons = reasons_of(contributions_frame(), features_frame(), max_reasons=3, min_contribution=0.05)
     assert reasons.tolist() == [
         "customer waiting 26 h for a reply; passed between 3 groups; reopened twice",
         "passed between 2 groups",
@@ -49,13 +57,13 @@ def test_top_reasons_pick_the_largest_positive_pushes_with_the_rows_values():
 
 
 def test_at_most_max_reasons():
-    reasons = top_reasons(contributions_frame(), features_frame(), max_reasons=1)
+    reasons = reasons_of(contributions_frame(), features_frame(), max_reasons=1)
     assert reasons.tolist() == ["customer waiting 26 h for a reply", "passed between 2 groups", "", "reopened once"]
-    assert all(r.count(";") <= 1 for r in top_reasons(contributions_frame(), features_frame(), max_reasons=2))
+    assert all(r.count(";") <= 1 for r in reasons_of(contributions_frame(), features_frame(), max_reasons=2))
 
 
 def test_min_contribution_filters_small_pushes():
-    reasons = top_reasons(contributions_frame(), features_frame(), max_reasons=3, min_contribution=0.4)
+    reasons = reasons_of(contributions_frame(), features_frame(), max_reasons=3, min_contribution=0.4)
     assert reasons.tolist() == [
         "customer waiting 26 h for a reply; passed between 3 groups", "", "", "reopened once",
     ]
@@ -63,15 +71,15 @@ def test_min_contribution_filters_small_pushes():
 
 def test_rows_are_matched_by_position_not_index_labels():
     # Scoring passes frames with the same row order; their index labels need not be 0..n-1.
-    reasons = top_reasons(contributions_frame(index=[7, 3, 9, 1]), features_frame(index=[7, 3, 9, 1]))
+    reasons = reasons_of(contributions_frame(index=[7, 3, 9, 1]), features_frame(index=[7, 3, 9, 1]))
     assert reasons.tolist()[0] == "customer waiting 26 h for a reply; passed between 3 groups; reopened twice"
     assert reasons.tolist()[3] == "reopened once; came in by phone; first reply took 75 min"
 
 
 def test_custom_separator_and_empty_input():
-    reasons = top_reasons(contributions_frame(), features_frame(), max_reasons=2, separator=" | ")
+    reasons = reasons_of(contributions_frame(), features_frame(), max_reasons=2, separator=" | ")
     assert reasons.iloc[0] == "customer waiting 26 h for a reply | passed between 3 groups"
-    empty = top_reasons(contributions_frame().iloc[:0], features_frame().iloc[:0])
+    empty = reasons_of(contributions_frame().iloc[:0], features_frame().iloc[:0])
     assert len(empty) == 0
 
 

@@ -8,7 +8,9 @@ import pytest
 from models.dataset import build_training_data
 from models.split import PERIODS, assign_periods, period_boundaries
 from models.target import Target
-from pipeline.ingest import load_export
+from pipeline.core.errors import UserError
+from pipeline.core.params import SplitParams, parse_params
+from pipeline.sources.ingest import load_export
 
 
 def days(n: int, unit: str = "ns") -> pd.Series:
@@ -19,7 +21,7 @@ def days(n: int, unit: str = "ns") -> pd.Series:
 def test_boundaries_on_ten_daily_tickets():
     # Shares 0.55 / 0.15 / 0.10 / 0.20 -> cumulative 0.55, 0.70, 0.80 of days 0..9;
     # quantile method "higher": positions 4.95 -> day 5, 6.3 -> day 7, 7.2 -> day 8.
-    boundaries = period_boundaries(days(10))
+    boundaries = period_boundaries(days(10), SplitParams())
     assert boundaries == {
         "valid": pd.Timestamp("2026-01-06", tz="UTC"),
         "calibrate": pd.Timestamp("2026-01-08", tz="UTC"),
@@ -31,26 +33,26 @@ def test_boundaries_on_ten_daily_tickets():
 
 def test_custom_fractions_are_normalised():
     # 1 : 1 : 1 : 1 (not summing to 1) -> quarters; positions 2.25, 4.5, 6.75 -> days 3, 5, 7.
-    boundaries = period_boundaries(days(10), {"train": 1, "valid": 1, "calibrate": 1, "test": 1})
+    boundaries = period_boundaries(days(10), SplitParams(train=1, valid=1, calibrate=1, test=1))
     assert [b.day for b in boundaries.values()] == [4, 6, 8]
 
 
 def test_unlabelled_missing_times_are_ignored_and_empty_input_fails():
     with_gap = pd.concat([days(10), pd.Series([pd.NaT], dtype="datetime64[ns, UTC]")], ignore_index=True)
-    assert period_boundaries(with_gap) == period_boundaries(days(10))
-    with pytest.raises(ValueError, match="no labelled tickets"):
-        period_boundaries(days(0))
+    assert period_boundaries(with_gap, SplitParams()) == period_boundaries(days(10), SplitParams())
+    with pytest.raises(UserError, match="no labelled tickets"):
+        period_boundaries(days(0), SplitParams())
 
 
 def test_zero_fraction_is_refused():
-    with pytest.raises(ValueError, match="must be > 0"):
-        period_boundaries(days(10), {"calibrate": 0.0})
+    with pytest.raises(UserError, match="split.calibrate: Input should be greater than 0"):
+        parse_params({"split": {"calibrate": 0.0}})
 
 
 def test_boundaries_do_not_depend_on_the_time_unit():
     # pandas 3's pd.to_datetime on strings gives microseconds; reading those as nanoseconds
     # once put every boundary in January 1970 (every ticket in "test").
-    assert period_boundaries(days(10, unit="us")) == period_boundaries(days(10, unit="ns"))
+    assert period_boundaries(days(10, unit="us"), SplitParams()) == period_boundaries(days(10, unit="ns"), SplitParams())
 
 
 @pytest.fixture(scope="module")

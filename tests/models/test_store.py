@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 
@@ -19,9 +20,9 @@ from models.store import (
     model_version,
     prepare_matrix,
 )
-from pipeline.ingest import load_export
-from pipeline.io import ExportError
-from pipeline.train import train
+from pipeline.core.errors import ExportError
+from pipeline.sources.ingest import load_export
+from pipeline.stages.train import train
 
 PICKLE_PROTOCOL_2_PLUS = b"\x80"  # every pickle protocol >= 2 starts with this opcode
 
@@ -34,7 +35,7 @@ def export(demo):
 @pytest.fixture(scope="module")
 def features_now(demo, export):
     """400 tickets' features as of the export time: every open ticket, then the newest closed ones."""
-    hours = BusinessHours.from_params(demo.params.get("business_hours"))
+    hours = BusinessHours.from_params(demo.params.business_hours)
     features = build_features(export.tickets, export.events, None, hours)
     is_open = features["status_now"].astype(str).isin(["new", "open", "pending", "hold"]).to_numpy()
     rows = np.concatenate([np.flatnonzero(is_open), np.flatnonzero(~is_open)[::-1]])[:400]
@@ -67,13 +68,20 @@ def test_trained_in_memory_model_equals_its_files(demo, features_now, tmp_path):
     assert (tmp_path / "model" / "risk_model.txt").read_bytes() == (demo.model_dir / "risk_model.txt").read_bytes()
 
 
-def test_version_is_a_content_hash_of_the_loaded_files(demo):
+def test_version_changes_with_every_part_of_the_model(demo):
+    """The version is a content hash: each model part moves it; the metadata does not."""
     model = TriageModel.load(demo.model_dir)
     assert len(model.version) == 12 and all(c in "0123456789abcdef" for c in model.version)
-    text_model = getattr(model, "text_model", None)
-    args = (model.risk_booster, model.urgency_booster, model.calibrator)
-    recomputed = model_version(*args, text_model) if text_model is not None else model_version(*args)
-    assert recomputed == model.version
+    base = (model.risk_booster, model.urgency_booster, model.calibrator, model.text_model)
+    versions = {model_version(*base)}
+    versions.add(model_version(model.urgency_booster, model.urgency_booster, model.calibrator, model.text_model))
+    versions.add(model_version(model.risk_booster, None, model.calibrator, model.text_model))
+    shifted = dataclasses.replace(model.calibrator, slope=model.calibrator.slope + 0.5)
+    versions.add(model_version(model.risk_booster, model.urgency_booster, shifted, model.text_model))
+    text = model.text_model
+    other_text = dataclasses.replace(text, risk_coef=text.risk_coef + 1)
+    versions.add(model_version(model.risk_booster, model.urgency_booster, model.calibrator, other_text))
+    assert len(versions) == 5
 
 
 def test_model_directory_holds_no_pickle(demo):

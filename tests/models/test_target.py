@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from models.target import Target
-from pipeline.io import ExportError
+from pipeline.core.errors import ExportError
 
 
 @pytest.fixture

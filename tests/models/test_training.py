@@ -15,8 +15,10 @@ from models.store import TriageModel
 from models.target import Target
 from models.text_model import TEXT_SCORE_COLUMNS
 from models.training import EligibilityError, check_eligibility, fit_risk
-from pipeline.io import ExportError
-from pipeline.train import train
+from pipeline.core.errors import ExportError
+from pipeline.core.params import RiskModelParams
+from pipeline.stages.train import train
+from tests.conftest import override
 
 
 def test_eligibility_counts_tickets_not_snapshots():
@@ -87,7 +89,7 @@ def test_calibration_period_with_one_class_is_refused():
     y[period == "calibrate"] = 0.0
     with pytest.raises(EligibilityError, match="calibration period has only one class"):
         fit_risk(x, y, np.ones(n), period, np.arange(n).astype(str),
-                 {"max_rounds": 20, "early_stopping_rounds": 5, "min_data_in_leaf": 20})
+                 RiskModelParams(max_rounds=20, early_stopping_rounds=5, min_data_in_leaf=20))
 
 
 def test_target_parse():
@@ -134,10 +136,9 @@ def test_model_records_features_periods_and_counts(demo):
 
 @pytest.mark.slow  # a full (if short) training
 def test_exclude_features_removes_them_from_both_models(demo, tmp_path):
-    params = {**demo.params, "train": {**demo.params["train"], "exclude_features": ["channel", "reopens"]}}
+    params = override(demo.params, {"train": {"exclude_features": ["channel", "reopens"]},
+                                    "risk_model": {"max_rounds": 5}, "urgency_model": {"max_rounds": 5}})
     # Cheap models: this test is about the feature lists only.
-    params["risk_model"] = {**params["risk_model"], "max_rounds": 5}
-    params["urgency_model"] = {**params["urgency_model"], "max_rounds": 5}
     result = train(demo.export_dir, tmp_path / "model", params=params)
     for key in ("risk_features", "urgency_features"):
         assert "channel" not in result.model.meta[key] and "reopens" not in result.model.meta[key]

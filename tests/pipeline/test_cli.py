@@ -13,8 +13,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from models.scoring import SCORE_COLUMNS
 from pipeline.cli import app
-from pipeline.writeback import SCORE_COLUMNS, write_queue
+from pipeline.sinks.writeback import write_queue
 from tests.models.conftest import demo_model
 
 SUBCOMMANDS = ("simulate", "validate", "featurize", "train", "evaluate", "register", "score", "queue",
@@ -29,7 +30,7 @@ def demo(tmp_path_factory):
 @pytest.fixture
 def params_file(demo, tmp_path) -> Path:
     path = tmp_path / "params.yaml"
-    path.write_text(yaml.safe_dump(demo.params))
+    path.write_text(yaml.safe_dump(demo.params.model_dump(mode="json")))
     return path
 
 

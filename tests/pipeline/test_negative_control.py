@@ -11,13 +11,13 @@ import math
 
 import pytest
 
-from pipeline.evaluate import evaluate
-from pipeline.featurize import featurize
-from pipeline.ingest import validate_export
-from pipeline.kaggle_cst import import_kaggle_cst
-from pipeline.params import load_params
-from pipeline.register import register
-from pipeline.train import train
+from pipeline.core.params import load_params
+from pipeline.sources.kaggle_cst import import_kaggle_cst
+from pipeline.stages.evaluate import evaluate
+from pipeline.stages.featurize import featurize
+from pipeline.stages.register import register
+from pipeline.stages.train import train
+from pipeline.stages.validate import validate_export
 from tests.conftest import REPO_ROOT, shared_dataset
 
 pytestmark = [pytest.mark.shared_data, pytest.mark.slow]
@@ -50,7 +50,7 @@ def test_no_skill_and_the_gate_refuses(tmp_path, monkeypatch):
 
     summary = import_kaggle_cst(source, tmp_path / "raw", "parquet")
     assert summary.tickets == 8469
-    validated = validate_export(tmp_path / "raw", tmp_path / "interim")
+    validated = validate_export(tmp_path / "raw", tmp_path / "interim", params.ingest)
     assert validated.rejected_rows == 0
     snapshots = tmp_path / "snapshots.parquet"
     featurize(tmp_path / "interim", snapshots, snapshots=True, params=params)

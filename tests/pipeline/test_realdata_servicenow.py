@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.evaluate_moments import evaluate_moments
-from pipeline.featurize import featurize
-from pipeline.ingest import validate_export
-from pipeline.params import load_params
-from pipeline.servicenow import import_servicenow
-from pipeline.train import train
+from pipeline.core.params import load_params
+from pipeline.sources.servicenow import import_servicenow
+from pipeline.stages.evaluate_moments import evaluate_moments
+from pipeline.stages.featurize import featurize
+from pipeline.stages.train import train
+from pipeline.stages.validate import validate_export
 from tests.conftest import REPO_ROOT, shared_dataset
 
 pytestmark = [pytest.mark.shared_data, pytest.mark.slow]
@@ -27,7 +27,7 @@ def test_sla_miss_model_beats_incident_age(tmp_path):
     params = load_params(PARAMS_FILE)
     summary = import_servicenow(source, tmp_path / "raw", "parquet")
     assert summary.incidents == 17136
-    assert validate_export(tmp_path / "raw", tmp_path / "interim").rejected_rows == 0
+    assert validate_export(tmp_path / "raw", tmp_path / "interim", params.ingest).rejected_rows == 0
     snapshots = tmp_path / "snapshots.parquet"
     featurize(tmp_path / "interim", snapshots, snapshots=True, params=params)
     trained = train(tmp_path / "interim", tmp_path / "model", snapshots_file=snapshots, params=params)

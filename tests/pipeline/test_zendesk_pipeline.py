@@ -6,10 +6,11 @@ import pandas as pd
 import pytest
 
 from features.build import CATEGORICAL_FEATURES, FEATURE_NAMES, build_features
-from pipeline.ingest import load_export
-from pipeline.io import write_export
-from pipeline.simulate import simulate
-from pipeline.zendesk import import_zendesk, write_zendesk_export
+from pipeline.core.io import write_export
+from pipeline.sources.ingest import load_export
+from pipeline.sources.simulator import simulate
+from pipeline.sources.zendesk_read import import_zendesk
+from pipeline.sources.zendesk_write import write_zendesk_export
 
 # Zendesk names groups and agents by numeric id; everything else must match exactly.
 ID_MAPPED = {"current_group"}
@@ -51,12 +52,13 @@ def test_features_from_zendesk_equal_the_simulators_csv(exports):
 
 @pytest.mark.slow
 def test_scoring_a_zendesk_dump_equals_scoring_its_csv(exports, tmp_path):
-    from pipeline.params import load_params
-    from pipeline.score import score
-    from pipeline.train import train
+    from pipeline.core.params import load_params
+    from pipeline.stages.score import score
+    from pipeline.stages.train import train
+    from tests.conftest import REPO_ROOT, override
 
-    params = load_params()
-    params["train"] = {"min_labelled_tickets": 50, "min_bad_tickets": 10}
+    params = override(load_params(REPO_ROOT / "params.yaml"),
+                      {"train": {"min_labelled_tickets": 50, "min_bad_tickets": 10}})
     train(exports / "converted", tmp_path / "model", params=params)
     direct = score(exports / "zendesk", tmp_path / "direct.csv", model_dir=tmp_path / "model", db_url="",
                    params=params, echo=lambda _: None)

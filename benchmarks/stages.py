@@ -1,0 +1,208 @@
+"""The per-stage runners: what a child process times for each stage.
+
+Each runner takes the paths of one (size, seed), the typed parameters, the CLI
+options and a :class:`~benchmarks.measure.Timer`, times exactly the call the stage
+is about and returns its counts (``tickets``, ``events``, ``rows``, ``details``).
+
+Imports of the pipeline stay inside the runners: each stage runs in its own process,
+and its ``baseline_mb`` and ``process_seconds`` should include only the libraries
+that stage needs (``featurize`` must not pay for importing MLflow and LightGBM).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from benchmarks.workdir import Paths
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from benchmarks.measure import Timer
+    from pipeline.core.params import Params
+
+Runner = Callable[[Paths, "Params", argparse.Namespace, "Timer"], dict]
+
+
+def _load_canonical(paths: Paths) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The validated tables ``validate`` wrote (read without re-validating)."""
+    from pipeline.sources.ingest import load_export
+
+    if not paths.output_of("validate").is_file():
+        raise SystemExit(f"{paths.canonical}: no canonical tables; run the validate stage first")
+    export = load_export(paths.canonical)
+    return export.tickets, export.events
+
+
+def _canonical_rows(paths: Paths) -> dict[str, int]:
+    """Ticket and event counts from the canonical marker, for stages whose entry point loads the tables itself."""
+    marker = json.loads(paths.output_of("validate").read_text())
+    rejects = int(marker.get("rejected_rows", 0))
+    rows = marker["input_rows"]
+    # Simulated exports validate without rejects; if any, they are subtracted from events (the bigger table).
+    return {"tickets": int(rows["tickets"]), "events": int(rows["events"]) - rejects}
+
+
+def run_generate(paths: Paths, params: Params, options: argparse.Namespace, timer: Timer) -> dict:
+    from pipeline.sources.simulator import simulate_export
+
+    if paths.export_tmp.exists():
+        shutil.rmtree(paths.export_tmp)
+    simulation = timer(lambda: simulate_export(paths.export_tmp, paths.size, paths.seed, fmt="parquet"))
+    return {"tickets": len(simulation.tickets), "events": len(simulation.events),
+            "export_at": simulation.export_at.isoformat()}
+
+
+def run_validate(paths: Paths, params: Params, options: argparse.Namespace, timer: Timer) -> dict:
+    from pipeline.stages.validate import validate_export
+
+    result = timer(lambda: validate_export(paths.export, paths.canonical, params.ingest))
+    return {"tickets": len(result.tickets), "events": len(result.events),
+            "rows": result.total_input_rows, "details": {"rejected_rows": result.rejected_rows}}
+
+
+def run_featurize(paths: Paths, params: Params, options: argparse.Namespace, timer: Timer) -> dict:
+    from features.build import build_features
+    from features.calendar import BusinessHours
+
+    tickets, events = _load_canonical(paths)
+    hours = BusinessHours.from_params(params.business_hours)
+    # as_of=None: the export's latest timestamp, i.e. the moment the export was taken.
+    table = timer(lambda: build_features(tickets, events, None, hours))
+    return {"tickets": len(tickets), "events": len(events), "rows": len(table)}
+
+
+def run_snapshots(paths: Paths, params: Params, options: argparse.Namespace, timer: Timer) -> dict:
+    from features.calendar import BusinessHours
+    from features.snapshots import snapshot_features
+    from pipeline.core.io import write_table
+
+    tickets, events = _load_canonical(paths)
+    hours = BusinessHours.from_params(params.business_hours)
+    table = timer(lambda: snapshot_features(tickets, events, params.snapshots, hours))
+    write_table(table, paths.snapshots)  # untimed: the input of the train stage
+    return {"tickets": len(tickets), "events": len(events), "rows": len(table)}
+
+
+def run_train(paths: Paths, params: Params, options: argparse.Namespace, timer: Timer) -> dict:
+    from pipeline.stages.train import train
+
+    if not paths.snapshots.is_file():
+        raise SystemExit(f"{paths.snapshots}: no snapshots; run the snapshots stage first")
+    result = timer(lambda: train(paths.canonical, paths.model, snapshots_file=paths.snapshots,
+                                 target=None, params=params))
+    meta = result.model.meta
+    return {
+        **_canonical_rows(paths), "rows": result.risk_rows,
+        "details": {"risk_rows": result.risk_rows, "urgency_rows": result.urgency_rows,
+                    "risk_best_iteration": meta.get("risk_best_iteration"),
+                    "urgency_best_iteration": meta.get("urgency_best_iteration")},
+    }
+
+
+def _score(paths: Paths, params: Params, timer: Timer, all_tickets: bool) -> dict:
+    from pipeline.stages.score import score
+
+    if not paths.output_of("train").is_file():
+        raise SystemExit(f"{paths.model}: no model; run the train stage first")
+    steps: list[str] = []  # score() reports each step's seconds through echo
+    result = timer(lambda: score(paths.canonical, paths.scored(all_tickets), model_dir=paths.model, db_url="",
+                                 all_tickets=all_tickets, params=params, echo=steps.append))
+    return {**_canonical_rows(paths), "rows": len(result.scored), "details": {"steps": parse_steps(steps)}}
+
+
+def run_score(paths: Paths, params: Params, options: argparse.Namespace, timer: Timer) -> dict:
+    return _score(paths, params, timer, all_tickets=False)
+
+
+def run_score_all(paths: Paths, params: Params, options: argparse.Namespace, timer: Timer) -> dict:
+    return _score(paths, params, timer, all_tickets=True)
+
+
+def parse_steps(lines: list[str]) -> dict[str, float]:
+    """``"  scoring: 1.2 s"`` lines from :func:`pipeline.stages.score.score` to ``{"scoring": 1.2}``."""
+    steps = {}
+    for line in lines:
+        name, _, rest = line.strip().rpartition(":")
+        if name and rest.strip().endswith(" s"):
+            try:
+                steps[name] = float(rest.strip()[:-2])
+            except ValueError:
+                continue
+    return steps
+
+
+def run_reference(paths: Paths, params: Params, options: argparse.Namespace, timer: Timer) -> dict:
+    """Reference vs fast features on a seeded ticket sample of this export and all its events."""
+    import numpy as np
+
+    from features.build import build_features, latest_timestamp
+    from features.calendar import BusinessHours
+    from tests.features.reference import reference_features
+
+    tickets, events = _load_canonical(paths)
+    as_of = latest_timestamp(tickets, events)  # the export time, identical for both
+    n = min(int(options.reference_tickets), len(tickets)) if options.reference_tickets > 0 else len(tickets)
+    chosen = np.sort(np.random.default_rng(paths.seed).choice(len(tickets), size=n, replace=False))
+    sample_tickets = tickets.iloc[chosen].reset_index(drop=True)
+    sample_events = events[events["ticket_id"].isin(sample_tickets["ticket_id"])].reset_index(drop=True)
+    hours = BusinessHours.from_params(params.business_hours)
+
+    fast_seconds = []
+    for _ in range(options.fast_repeats):  # best of a few: the fast run is short enough to be noisy
+        fast = timer(lambda: build_features(sample_tickets, sample_events, as_of, hours))
+        fast_seconds.append(timer.seconds)
+    reference = timer(lambda: reference_features(sample_tickets, sample_events, as_of, hours))
+    reference_seconds = timer.seconds
+    fast_best = min(fast_seconds)
+    return {
+        "tickets": n, "events": len(sample_events), "rows": len(fast),
+        "details": {
+            "source_export_tickets": len(tickets), "source_export_events": len(events),
+            "as_of": as_of.isoformat(), "reference_seconds": reference_seconds,
+            "fast_seconds": fast_best, "fast_seconds_all_repeats": fast_seconds,
+            "ratio": reference_seconds / fast_best if fast_best > 0 else None,
+            "mismatched_features": mismatched_features(fast, reference),
+        },
+    }
+
+
+def mismatched_features(fast: pd.DataFrame, reference: pd.DataFrame) -> list[str]:
+    """Feature columns on which the two implementations disagree (a sanity check, not a test)."""
+    import numpy as np
+    import pandas as pd
+
+    from features.build import FEATURE_NAMES
+
+    mismatched = []
+    for name in FEATURE_NAMES:
+        if name not in fast.columns or name not in reference.columns:
+            mismatched.append(f"{name} (missing)")
+            continue
+        left, right = fast[name], reference[name]
+        if isinstance(left.dtype, pd.CategoricalDtype) or isinstance(right.dtype, pd.CategoricalDtype):
+            same = (left.astype(object).fillna("").to_numpy() == right.astype(object).fillna("").to_numpy()).all()
+        else:
+            same = np.allclose(left.to_numpy(dtype="float64"), right.to_numpy(dtype="float64"),
+                               rtol=1e-6, atol=1e-6, equal_nan=True)
+        if not same:
+            mismatched.append(name)
+    return mismatched
+
+
+# Everything a child process can be asked to run: the measured STAGES plus the export
+# generator and the reference ratio, which results.json records outside ``runs``.
+RUNNERS: dict[str, Runner] = {
+    "generate": run_generate,
+    "validate": run_validate,
+    "featurize": run_featurize,
+    "snapshots": run_snapshots,
+    "train": run_train,
+    "score": run_score,
+    "score_all": run_score_all,
+    "reference": run_reference,
+}

@@ -1,0 +1,59 @@
+"""The performance targets of the issue, and judging a run's measurements against them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Target:
+    """A performance target; ``stage``/``tickets`` pick the run it is judged on."""
+
+    name: str
+    description: str
+    stage: str | None = None
+    tickets: int | None = None
+    max_seconds: float | None = None
+    max_peak_mb: float | None = None
+    min_ratio: float | None = None
+
+
+TARGETS = (
+    Target("featurize_1m", "featurize 10 M events (1 M tickets) as of one time in under 30 s, peak memory under 4 GB",
+           stage="featurize", tickets=1_000_000, max_seconds=30.0, max_peak_mb=4096.0),
+    Target("score_100k_open", "score 100 k open tickets (with their events) end to end in under 10 s "
+           "(measured as score_all on the 100k export: every ticket scored as if open)",
+           stage="score_all", tickets=100_000, max_seconds=10.0),
+    Target("snapshots_1m", "build training snapshots for 1 M tickets in under 2 min",
+           stage="snapshots", tickets=1_000_000, max_seconds=120.0),
+    Target("reference_speedup", "fast path at least 20x the reference implementation (identical inputs)",
+           min_ratio=20.0),
+)
+
+
+def evaluate_targets(runs: list[dict], reference: dict | None) -> list[dict]:
+    """Each target with the measurement it is judged on and ``met`` (None: not measured in this run)."""
+    judged = []
+    for target in TARGETS:
+        entry = {"name": target.name, "description": target.description}
+        if target.min_ratio is not None:
+            ratio = (reference or {}).get("ratio")
+            entry.update({"min_ratio": target.min_ratio, "measured_ratio": ratio,
+                          "met": None if ratio is None else ratio >= target.min_ratio})
+        else:
+            run = next((r for r in runs if r["stage"] == target.stage and r["tickets"] == target.tickets
+                        and r.get("seconds") is not None), None)
+            entry.update({"stage": target.stage, "tickets": target.tickets, "max_seconds": target.max_seconds})
+            if target.max_peak_mb is not None:
+                entry["max_peak_mb"] = target.max_peak_mb
+            if run is None:
+                entry["met"] = None
+            else:
+                entry.update({"measured_seconds": run["seconds"], "measured_peak_mb": run["peak_mb"],
+                              "events": run["events"]})
+                met = run["seconds"] <= target.max_seconds
+                if target.max_peak_mb is not None:
+                    met = met and run["peak_mb"] <= target.max_peak_mb
+                entry["met"] = met
+        judged.append(entry)
+    return judged

@@ -1,0 +1,16 @@
+"""The one error contract: a :class:`UserError` is something the user can fix.
+
+The CLI prints a ``UserError`` as one line on stderr and exits 2. Any other
+exception is a bug: it propagates with its traceback (exit 1), so a failure inside
+pandas, numpy or scikit-learn is never disguised as bad input.
+"""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """Bad input, a missing file, a wrong option: the message says what and how to fix it, in one line."""
+
+
+class ExportError(UserError):
+    """An export (or another input file) cannot be used; the message says why in one line."""

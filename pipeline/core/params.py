@@ -1,0 +1,292 @@
+"""The typed parameters model: the one home of every default of the pipeline.
+
+``params.yaml`` is read into :class:`Params`. Every section and key is declared here
+with its default and unit; an unknown or misspelt key is an error naming the key and
+the file, never silently ignored. Stages receive the sections they need as typed
+objects, so no module below reads a raw dict or carries a default of its own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from pipeline.core.errors import UserError
+
+DEFAULT_PARAMS_FILE = Path("params.yaml")
+URGENCY_LEVELS = ("low", "normal", "high", "urgent")
+
+
+class Section(BaseModel):
+    """A params section: unknown keys are refused, values are immutable once read."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SimulateParams(Section):
+    """The embedded demo export (stage ``simulate``)."""
+
+    tickets: int = Field(20000, ge=1)
+    seed: int = 7
+    start: str = "2026-01-05"
+    days: int = Field(120, ge=1)
+
+
+class IngestParams(Section):
+    early_event_tolerance_minutes: float = Field(5.0, ge=0)
+    """Events stamped up to this long before ``created_at`` are clock skew and kept."""
+    max_reject_rate: float = Field(0.0, ge=0, le=1)
+    """Share of input rows that may be rejected before a run fails."""
+
+
+class BusinessHoursParams(Section):
+    timezone: str = "UTC"
+    start_hour: float = Field(8.0, ge=0, le=24)
+    end_hour: float = Field(18.0, ge=0, le=24)
+    weekdays: tuple[int, ...] = (0, 1, 2, 3, 4)
+    """0 = Monday .. 6 = Sunday."""
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Berlin)") from None
+        return value
+
+    @field_validator("weekdays")
+    @classmethod
+    def _days(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if not value or any(d < 0 or d > 6 for d in value):
+            raise ValueError("weekdays must be a non-empty list of 0 (Monday) .. 6 (Sunday)")
+        return value
+
+    @model_validator(mode="after")
+    def _order(self) -> BusinessHoursParams:
+        if not self.start_hour < self.end_hour:
+            raise ValueError("start_hour must be before end_hour")
+        return self
+
+
+SnapshotMoment = Literal["opening", "customer_message", "solved", "field_change"]
+
+
+class SnapshotsParams(Section):
+    """Training rows: the moments in each ticket's life at which features are taken."""
+
+    moments: tuple[SnapshotMoment, ...] = ("opening", "customer_message", "solved")
+    max_per_ticket: int = Field(6, ge=1)
+    opening_window_minutes: float = Field(5.0, ge=0)
+    """"Opening" = created_at + this; also the urgency model's as-of."""
+
+
+class UnlabelWindow(Section):
+    created_from: str
+    created_to: str
+    where: dict[str, list[str]] = {}
+
+
+class TargetParams(Section):
+    """What the risk model predicts; ``train --target COLUMN=VALUE`` overrides it."""
+
+    column: str = "satisfaction"
+    bad: tuple[str, ...] = ("bad",)
+    good: tuple[str, ...] = ()
+    """Values meaning a good outcome. Left out: ``good`` for ``satisfaction`` (so ``offered``
+    is no label), else every non-empty value that is not bad."""
+    unlabel: tuple[UnlabelWindow, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lists(cls, data):
+        if isinstance(data, dict):
+            data = dict(data)
+            for key in ("bad", "good"):
+                value = data.get(key)
+                if isinstance(value, (str, bool, int)):
+                    data[key] = [value]
+                if data.get(key) is not None:
+                    data[key] = [str(v).lower() for v in data[key]]
+            if "good" not in data and data.get("column", "satisfaction") == "satisfaction":
+                data["good"] = ["good"]
+        return data
+
+
+class TrainParams(Section):
+    min_labelled_tickets: int = Field(200, ge=1)
+    min_bad_tickets: int = Field(30, ge=1)
+    exclude_features: tuple[str, ...] = ()
+
+
+class SplitParams(Section):
+    """Out-of-time periods by ticket creation, oldest first, as shares of labelled tickets
+    (normalised: 1, 1, 1, 1 means quarters)."""
+
+    train: float = Field(0.55, gt=0)
+    valid: float = Field(0.15, gt=0)
+    calibrate: float = Field(0.10, gt=0)
+    test: float = Field(0.20, gt=0)
+
+
+class LightGBMParams(Section):
+    learning_rate: float = Field(0.05, gt=0)
+    num_leaves: int = Field(15, ge=2)
+    min_data_in_leaf: int = Field(40, ge=1)
+    feature_fraction: float = Field(0.8, gt=0, le=1)
+    bagging_fraction: float = Field(0.8, gt=0, le=1)
+    bagging_freq: int = Field(1, ge=0)
+    lambda_l2: float = Field(1.0, ge=0)
+    max_rounds: int = Field(2000, ge=1)
+    early_stopping_rounds: int = Field(100, ge=1)
+    seed: int = 42
+    num_threads: int = Field(2, ge=1)
+    """Fixed so that the same data give the same trees on any machine."""
+
+    def booster_params(self) -> dict:
+        """The LightGBM parameters (without the round counts, which go to ``lgb.train``)."""
+        return self.model_dump(exclude={"max_rounds", "early_stopping_rounds", "balance_classes"})
+
+
+class RiskModelParams(LightGBMParams):
+    balance_classes: bool = False
+    """True up-weights bad outcomes; calibration undoes the shift."""
+
+
+class UrgencyModelParams(LightGBMParams):
+    learning_rate: float = Field(0.1, gt=0)
+
+
+class TextModelParams(Section):
+    enabled: bool = True
+    n_features: int = Field(2**17, ge=16)
+    analyzer: Literal["char_wb", "char", "word"] = "char_wb"
+    ngram_range: tuple[int, int] = (3, 4)
+    strength: float = Field(1.0, gt=0)
+    folds: int = Field(5, ge=2)
+
+
+class ChampionParams(Section):
+    metric: Literal["roc_auc", "pr_auc", "recall_top10", "recall_top20", "brier", "log_loss", "ece"] = "roc_auc"
+    tolerance: float = Field(0.005, ge=0)
+    min_lift_over_baselines: float = 0.005
+
+
+class PolicyWeights(Section):
+    risk: float = Field(0.5, ge=0)
+    urgency: float = Field(0.3, ge=0)
+    sla: float = Field(0.2, ge=0)
+
+    @model_validator(mode="after")
+    def _positive(self) -> PolicyWeights:
+        if self.risk + self.urgency + self.sla <= 0:
+            raise ValueError("policy weights must have a positive sum")
+        return self
+
+
+class ReplyTargetMinutes(Section):
+    low: float = Field(1440.0, gt=0)
+    normal: float = Field(480.0, gt=0)
+    high: float = Field(120.0, gt=0)
+    urgent: float = Field(30.0, gt=0)
+
+
+class TierCutoffs(Section):
+    P1: float = 60.0
+    P2: float = 40.0
+    P3: float = 20.0
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TierCutoffs:
+        if not self.P1 >= self.P2 >= self.P3:
+            raise ValueError("tiers must satisfy P1 >= P2 >= P3")
+        return self
+
+
+class PolicyParams(Section):
+    """priority_score = 100 * weighted mean of p_bad, p_urgent and SLA pressure."""
+
+    weights: PolicyWeights = PolicyWeights()
+    sla_target_minutes: ReplyTargetMinutes = ReplyTargetMinutes()
+    sla_cap: float = Field(2.0, gt=0)
+    """SLA pressure saturates at this multiple of the reply target."""
+    tiers: TierCutoffs = TierCutoffs()
+
+
+class ReasonsParams(Section):
+    max_reasons: int = Field(3, ge=0)
+    min_contribution: float = Field(0.05, ge=0)
+    """Log-odds; smaller pushes are not worth an agent's attention."""
+
+
+class ZendeskParams(Section):
+    risk_field_id: int = Field(360000000001, ge=0)
+    tag_prefix: str = "csat_"
+    risk_bands: dict[str, int] = {"high": 60, "medium": 30, "low": 0}
+
+
+class Params(Section):
+    """Every tunable of the pipeline; each section is one ``params.yaml`` mapping."""
+
+    simulate: SimulateParams = SimulateParams()
+    ingest: IngestParams = IngestParams()
+    business_hours: BusinessHoursParams = BusinessHoursParams()
+    snapshots: SnapshotsParams = SnapshotsParams()
+    target: TargetParams = TargetParams()
+    train: TrainParams = TrainParams()
+    split: SplitParams = SplitParams()
+    risk_model: RiskModelParams = RiskModelParams()
+    urgency_model: UrgencyModelParams = UrgencyModelParams()
+    text_model: TextModelParams = TextModelParams()
+    champion: ChampionParams = ChampionParams()
+    policy: PolicyParams = PolicyParams()
+    reasons: ReasonsParams = ReasonsParams()
+    zendesk: ZendeskParams = ZendeskParams()
+
+    def sections(self, *names: str) -> dict:
+        """Plain data of some sections (for a model's metadata and MLflow)."""
+        return {name: getattr(self, name).model_dump(mode="json") for name in names}
+
+
+def parse_params(data: object, source: str = "params") -> Params:
+    """Validate a mapping of sections; errors are one line naming the key and ``source``."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise UserError(f"{source}: expected a mapping of sections at the top level")
+    try:
+        return Params.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        if first["type"] == "extra_forbidden":
+            message = "unknown key (misspelt? see the sections and keys in pipeline/core/params.py)"
+        else:
+            message = first["msg"].removeprefix("Value error, ")
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise UserError(f"{source}: {key}: {message}{more}") from None
+
+
+def load_params(path: str | Path = DEFAULT_PARAMS_FILE) -> Params:
+    """Read and validate a parameters file. A missing file is an error: no silent defaults."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(
+            f"{path.resolve()}: parameters file not found; run from the project directory or pass --params FILE"
+        )
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise UserError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
+    return parse_params(data, str(path))

@@ -1,0 +1,1 @@
+"""Where data comes from: export validation (ingest), helpdesk readers (Zendesk, ServiceNow, Kaggle) and the simulator."""

@@ -1,0 +1,38 @@
+"""Stage `featurize`: features as of one moment, or training snapshots, to a file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from features.build import build_features
+from features.calendar import BusinessHours
+from features.snapshots import snapshot_features
+from pipeline.core.io import parse_as_of, write_table
+from pipeline.core.params import Params
+from pipeline.sources.ingest import load_export
+
+
+def featurize(
+    export_dir: str | Path,
+    out_file: str | Path,
+    params: Params,
+    as_of: str | None = None,
+    snapshots: bool = False,
+) -> pd.DataFrame:
+    """Write the feature table of an export and return it.
+
+    ``snapshots=False``: one row per ticket as of ``as_of`` (default: the export's
+    latest timestamp). ``snapshots=True``: the training snapshots of
+    ``params.snapshots``, one row per (ticket, moment).
+    """
+    moment = parse_as_of(as_of)  # a wrong --as-of fails before the export is read
+    export = load_export(export_dir, params.ingest.early_event_tolerance_minutes)
+    hours = BusinessHours.from_params(params.business_hours)
+    if snapshots:
+        table = snapshot_features(export.tickets, export.events, params.snapshots, hours)
+    else:
+        table = build_features(export.tickets, export.events, moment, hours)
+    write_table(table, out_file)
+    return table

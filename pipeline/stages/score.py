@@ -1,0 +1,163 @@
+"""Stage `score`: the nightly run. Ranks the open tickets of an export and writes the queue.
+
+Order of work, chosen so that a failure never leaves a half-updated queue:
+take the lock; validate the export (stop if too many rows are rejected); load the
+model and check it fits the features; compute everything in memory; then write the
+file (temp file + rename), the database (one transaction) and the Zendesk payload.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from features.build import latest_timestamp
+from models.scoring import score_tickets
+from models.store import NO_CHAMPION_FILE, TriageModel, data_fingerprint
+from pipeline.core import contract
+from pipeline.core.errors import ExportError
+from pipeline.core.io import atomic_path, parse_as_of
+from pipeline.core.params import Params
+from pipeline.sinks.writeback import default_database_url, write_queue
+from pipeline.sources.ingest import load_export
+
+
+class ScoringLockedError(ExportError):
+    """Another scoring run holds the lock for this output."""
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    scored: pd.DataFrame
+    rejected_rows: int
+    database_url: str | None
+
+    def summary(self) -> str:
+        p1 = int((self.scored["tier"] == "P1").sum())
+        version = self.scored["model_version"].iloc[0] if len(self.scored) else "-"
+        return (f"scored {len(self.scored)} tickets: {p1} P1; {self.rejected_rows} rejected rows; "
+                f"model {version}")
+
+
+@contextmanager
+def scoring_lock(out_file: Path) -> Iterator[None]:
+    """An exclusive lock beside the output, so two nightly runs cannot write at once."""
+    lock_path = out_file.with_name(f".{out_file.name}.lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ScoringLockedError(f"{out_file}: another scoring run is writing it (lock {lock_path})") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def load_model(model_dir: str | Path | None, model_uri: str | None) -> TriageModel:
+    """A model directory, or an MLflow registry URI such as ``models:/csat-triage-risk@champion``."""
+    if model_uri:
+        from pipeline.tracking.registry import resolve_model_uri
+
+        model_dir = resolve_model_uri(model_uri)
+    if model_dir is None:
+        raise ExportError("give --model DIR or --model-uri models:/NAME@champion")
+    marker = Path(model_dir) / NO_CHAMPION_FILE
+    if marker.is_file():
+        raise ExportError(f"{model_dir}: no champion model to score with ({marker.read_text().strip()})")
+    return TriageModel.load(model_dir)
+
+
+def score(
+    export_dir: str | Path,
+    out_file: str | Path,
+    model_dir: str | Path | None = None,
+    model_uri: str | None = None,
+    db_url: str | None = None,
+    as_of: str | None = None,
+    all_tickets: bool = False,
+    zendesk_payload: str | Path | None = None,
+    max_reject_rate: float | None = None,
+    params: Params | None = None,
+    echo: Callable[[str], None] = print,
+) -> ScoreResult:
+    """The nightly scoring run (see module docstring). ``db_url=""`` skips the database."""
+    params = params or Params()
+    out_file = Path(out_file)
+    if out_file.suffix.lower() not in contract.TABLE_SUFFIXES:
+        raise ExportError(f"{out_file}: output must end in .csv or .parquet")
+    limit = max_reject_rate if max_reject_rate is not None else params.ingest.max_reject_rate
+    requested_as_of = parse_as_of(as_of)
+    if not Path(export_dir).is_dir():
+        raise ExportError(f"{export_dir}: export directory not found")
+    with scoring_lock(out_file):
+        step = _Steps(echo)
+        with step("loading model"):  # cheap, so a wrong model path fails before the export is read
+            model = load_model(model_dir, model_uri)
+        with step("validating export"):
+            export = load_export(export_dir, params.ingest.early_event_tolerance_minutes)
+        if export.reject_rate > limit:
+            first = export.rejects.iloc[0]
+            raise ExportError(
+                f"{export_dir}: {export.rejected_rows} rows rejected ({export.reject_rate:.2%} > limit {limit:.2%}); "
+                f"nothing written. First: {first['file']} line {first['line']}: {first['reason']}"
+            )
+        moment = requested_as_of or latest_timestamp(export.tickets, export.events)
+        with step("scoring"):
+            scored = score_tickets(model, export.tickets, export.events, moment, params, all_tickets)
+        batches = _zendesk_batches(scored, model, params) if zendesk_payload else None
+
+        # Everything that can fail on the data has run; now write: file (staged), database, payload.
+        database = default_database_url(out_file) if db_url is None else (db_url or None)
+        with step("writing outputs"), atomic_path(out_file) as tmp_file:
+            _write_scored(scored, tmp_file, out_file.suffix)
+            if database:
+                write_queue(database, scored, {
+                    "scored_at": moment.isoformat(), "model_version": model.version, "target": model.target,
+                    "export_fingerprint": data_fingerprint(export.tickets, export.events),
+                    "tickets_scored": len(scored), "p1_tickets": int((scored["tier"] == "P1").sum()),
+                    "rejected_rows": export.rejected_rows,
+                })
+            if batches is not None:
+                from pipeline.sinks.zendesk_payload import write_update_many_payload
+
+                write_update_many_payload(batches, zendesk_payload, created_from=str(out_file))
+    result = ScoreResult(scored=scored, rejected_rows=export.rejected_rows, database_url=database)
+    echo(result.summary())
+    return result
+
+
+def _write_scored(scored: pd.DataFrame, tmp_file: Path, suffix: str) -> None:
+    if suffix.lower() == ".parquet":
+        scored.to_parquet(tmp_file, index=False)
+    else:
+        scored.to_csv(tmp_file, index=False)
+
+
+def _zendesk_batches(scored: pd.DataFrame, model: TriageModel, params: Params) -> list[dict]:
+    from pipeline.sinks.zendesk_payload import build_update_many_payload
+
+    zendesk = params.zendesk
+    return build_update_many_payload(
+        scored, zendesk.risk_field_id, model.version, tag_prefix=zendesk.tag_prefix, risk_bands=zendesk.risk_bands,
+    )
+
+
+class _Steps:
+    """Progress on stderr-style output: each step's name and how long it took."""
+
+    def __init__(self, echo: Callable[[str], None]) -> None:
+        self.echo = echo
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        yield
+        self.echo(f"  {name}: {time.perf_counter() - started:.1f} s")

@@ -29,6 +29,7 @@ from features.conversation import (
 from features.history import requester_history
 from features.text import text_signals
 from pipeline.core import contract
+from pipeline.core.errors import UserError
 
 _NO_TIME = np.iinfo("int64").min
 NONE_LEVEL = "(none)"
@@ -99,7 +100,10 @@ def latest_timestamp(tickets: pd.DataFrame, events: pd.DataFrame) -> pd.Timestam
     candidates = [tickets["created_at"].max()]
     if len(events):
         candidates.append(events["at"].max())
-    return max(c for c in candidates if pd.notna(c))
+    known = [c for c in candidates if pd.notna(c)]
+    if not known:
+        raise UserError("the export has no clean ticket or event (every row rejected?): nothing to work on")
+    return max(known)
 
 
 def build_features(

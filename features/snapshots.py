@@ -21,10 +21,12 @@ from pipeline.core import contract
 from pipeline.core.params import SnapshotsParams
 
 MOMENTS = ("opening", "customer_message", "solved")
-# Moment kinds that are not in the default policy (MOMENTS stays the default argument).
+# Moment kinds that are not in the default policy.
 # ``field_change``: after each status/group/assignee/priority event that leaves the
 # ticket open (not solved/closed) - for event logs that carry no messages.
-EXTRA_MOMENTS = ("field_change",)
+# ``daily``: a fixed local time on each day the ticket is open - the moments a nightly
+# run scores, where tickets that sit quietly for days count as often as they appear.
+EXTRA_MOMENTS = ("field_change", "daily")
 KNOWN_MOMENTS = MOMENTS + EXTRA_MOMENTS
 
 
@@ -50,8 +52,12 @@ def snapshot_moments(
     moments: tuple[str, ...] | list[str],
     max_per_ticket: int,
     opening_window_minutes: float,
+    daily_local_time: str = "",
+    timezone: str = "",
 ) -> pd.DataFrame:
     """Snapshot moments for training; columns ``ticket_id``, ``as_of``, ``moment``.
+
+    ``daily_local_time`` (``HH:MM``) and ``timezone`` are needed for the ``daily`` moment only.
 
     ``moments`` picks from :data:`KNOWN_MOMENTS` (default :data:`MOMENTS`). Moments at or after ``satisfaction_at`` are
     dropped, duplicates (same ticket and second) are merged, and a ticket with more
@@ -76,6 +82,12 @@ def snapshot_moments(
         parts.append(_event_moments(events, is_solve, "solved"))
     if "field_change" in moments:
         parts.append(field_change_moments(events))
+    if "daily" in moments:
+        if not (daily_local_time and timezone):
+            raise ValueError("the daily moment needs daily_local_time and timezone")
+        # Each ticket keeps at most max_per_ticket moments in the end; twice that many candidate
+        # days leaves room for the ones the status filter drops.
+        parts.append(daily_moments(tickets, events, export_at, daily_local_time, timezone, 2 * max_per_ticket))
     snapshots = pd.concat(parts, ignore_index=True)
 
     # `.array` keeps the UTC dtype: `.to_numpy()` of an all-NaT column (an export without
@@ -110,6 +122,65 @@ def field_change_moments(events: pd.DataFrame) -> pd.DataFrame:
     return _event_moments(ordered, is_change, "field_change")
 
 
+def daily_moments(
+    tickets: pd.DataFrame, events: pd.DataFrame, export_at: pd.Timestamp, local_time: str, timezone: str,
+    max_days: int,
+) -> pd.DataFrame:
+    """The ``daily`` moment: ``local_time`` in ``timezone`` on each day a ticket is open.
+
+    A day counts when its local time falls after ``created_at``, at or before the
+    ticket's end (its last solve/close if it ends solved or closed, else the export
+    time), and the ticket is not solved or closed then (the latest status event at or
+    before that moment; ``new`` before any). A ticket open for more than ``max_days``
+    days gets ``max_days`` days spread evenly from its first to its last. Columns:
+    ``ticket_id``, ``as_of``, ``moment`` = ``daily``.
+    """
+    hour, minute = (int(part) for part in local_time.split(":"))
+    status = events[events["kind"].astype(str).to_numpy() == "status"].sort_values(["ticket_id", "at"], kind="stable")
+    last = status.drop_duplicates("ticket_id", keep="last").set_index("ticket_id")
+    ends_done = last["value"].astype(object).isin(contract.DONE_STATUSES)
+    end_of = last.loc[ends_done.to_numpy(), "at"]
+    ticket_ids = tickets["ticket_id"].to_numpy(dtype=object)
+    created = pd.DatetimeIndex(tickets["created_at"]).tz_convert("UTC").as_unit("ns")
+    end = pd.DatetimeIndex(pd.Series(end_of.reindex(ticket_ids).array).fillna(export_at)).tz_convert("UTC").as_unit("ns")
+
+    # Local calendar days from the day of creation to the day of the end, as naive dates.
+    clock = pd.Timedelta(hours=hour, minutes=minute)
+    created_local = created.tz_convert(timezone).tz_localize(None)
+    end_local = end.tz_convert(timezone).tz_localize(None)
+    # The first day whose local time comes after the creation, the last at or before the end.
+    first_day = created_local.normalize() + pd.to_timedelta(
+        (created_local >= created_local.normalize() + clock).astype("int64"), unit="D")
+    last_day = end_local.normalize() - pd.to_timedelta(
+        (end_local < end_local.normalize() + clock).astype("int64"), unit="D")
+    span = np.maximum(((last_day - first_day) // pd.Timedelta(days=1)).to_numpy(dtype="int64") + 1, 0)
+    count = np.minimum(span, max_days)
+    row = np.repeat(np.arange(len(tickets)), count)
+    k = np.arange(len(row)) - np.repeat(np.cumsum(count) - count, count)  # 0..count-1 within a ticket
+    spread = np.where(count[row] > 1, np.rint(k * (span[row] - 1) / np.maximum(count[row] - 1, 1)), 0)
+    local = first_day[row] + pd.to_timedelta(spread, unit="D") + clock
+    # A local time that does not exist (spring forward) moves on; an ambiguous one takes the first.
+    as_of = local.tz_localize(timezone, nonexistent="shift_forward", ambiguous=np.ones(len(local), dtype=bool))
+    as_of = as_of.tz_convert("UTC").as_unit("ns")
+    inside = (as_of > created[row]) & (as_of <= end[row])
+    candidates = pd.DataFrame({"ticket_id": ticket_ids[row][inside], "as_of": as_of[inside]})
+
+    # The status at each candidate moment: the latest status event at or before it.
+    candidates = candidates.sort_values("as_of", kind="stable")
+    lookup = pd.DataFrame({"ticket_id": status["ticket_id"].to_numpy(dtype=object),
+                           "as_of": pd.DatetimeIndex(status["at"]).tz_convert("UTC").as_unit("ns"),
+                           "status": status["value"].astype(object).to_numpy()}).sort_values("as_of", kind="stable")
+    # One key dtype on both sides (pandas infers str for text, object for an empty column).
+    candidates["ticket_id"] = candidates["ticket_id"].astype(object)
+    lookup["ticket_id"] = lookup["ticket_id"].astype(object)
+    joined = pd.merge_asof(candidates, lookup, on="as_of", by="ticket_id", direction="backward")
+    open_then = ~joined["status"].isin(contract.DONE_STATUSES).to_numpy()
+    return pd.DataFrame(
+        {"ticket_id": joined["ticket_id"].to_numpy(dtype=object)[open_then],
+         "as_of": joined["as_of"].to_numpy()[open_then], "moment": "daily"}
+    ).astype({"as_of": "datetime64[ns, UTC]"})
+
+
 def _event_moments(events: pd.DataFrame, mask: np.ndarray, moment: str) -> pd.DataFrame:
     return pd.DataFrame(
         {"ticket_id": events["ticket_id"].to_numpy(dtype=object)[mask],
@@ -140,7 +211,8 @@ def snapshot_features(
     """Training snapshot features (the `featurize --snapshots` table): one row per (ticket, moment)."""
     moments = snapshot_moments(
         tickets, events, moments=snapshots.moments, max_per_ticket=snapshots.max_per_ticket,
-        opening_window_minutes=snapshots.opening_window_minutes,
+        opening_window_minutes=snapshots.opening_window_minutes, daily_local_time=snapshots.daily_local_time,
+        timezone=hours.timezone,
     )
     timeline = timeline or build_timeline(tickets, events, hours)
     return features_from_timeline(tickets, timeline, moments)

@@ -1,5 +1,6 @@
 """Baselines the risk model must beat: the rules a team lead would use without it.
 
+- ``oldest_first``: "oldest ticket first" (``age_minutes``): the order a queue has without any tool;
 - ``longest_wait``: "longest current wait first" (``current_wait_minutes``);
 - ``wait_reopen_transfer_rule``: hours waited + 2 per reopen + 1 per group or assignee hop;
 - ``logistic_regression``: a linear model on the same features (median-imputed,
@@ -15,6 +16,10 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+
+def oldest_first(features: pd.DataFrame) -> np.ndarray:
+    return features["age_minutes"].to_numpy(dtype="float64")
 
 
 def longest_wait(features: pd.DataFrame) -> np.ndarray:

@@ -30,7 +30,7 @@ def risk_test_metrics(model: TriageModel, test: pd.DataFrame) -> dict[str, float
     return probability_metrics(model.predict_risk(test), test["label"].to_numpy(), test["weight"].to_numpy())
 
 
-def test_rows(data: TrainingData) -> pd.DataFrame:
+def held_out_rows(data: TrainingData) -> pd.DataFrame:
     """The risk rows of the test period (the rows every reported number and the gate use)."""
     return data.risk[data.risk["period"] == "test"].reset_index(drop=True)
 
@@ -43,7 +43,7 @@ def evaluate_model(
     ``truth``: the simulator's truth table (index ``ticket_id``), adding the oracle ceiling.
     """
     risk, urgency = data.risk, data.urgency
-    test = test_rows(data)
+    test = held_out_rows(data)
     train = risk[risk["period"] == "train"]
     if test["label"].nunique() < 2:
         raise UserError("the test period has only one class of label; nothing to evaluate")
@@ -55,7 +55,9 @@ def evaluate_model(
     logistic = baselines.fit_logistic_regression(
         model.risk_matrix(train), train["label"].to_numpy(), train["weight"].to_numpy(), categorical
     )
+    # Every baseline is scored on the same rows; the gate compares the model with the best of them.
     section["baselines"] = {
+        "oldest_first": ranking_metrics(baselines.oldest_first(test), y, w),
         "longest_wait": ranking_metrics(baselines.longest_wait(test), y, w),
         "wait_reopen_transfer_rule": ranking_metrics(baselines.wait_reopen_transfer_rule(test), y, w),
         "logistic_regression": probability_metrics(

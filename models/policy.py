@@ -9,8 +9,12 @@
   target is the more urgent of the predicted one and the priority an agent set, so the
   model never relaxes an agent's call.
 
-Weights are normalised to sum to 1, so ``priority_score`` is 0..100. Tiers cut it:
-P1 >= ``tiers.P1``, P2 >= ``tiers.P2``, P3 >= ``tiers.P3``, else P4.
+Weights are normalised to sum to 1, so ``priority_score`` is 0..100. A model without an
+urgency part (the team never varies priority) has no ``p_urgent``: the urgency weight
+then leaves both the sum and the divisor, so risk and SLA pressure share the whole
+scale in their configured proportion, and the reply target is the agent's priority,
+else ``normal``. Tiers cut the score: P1 >= ``tiers.P1``, P2 >= ``tiers.P2``,
+P3 >= ``tiers.P3``, else P4.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from models.store import URGENCY_LEVELS
+from pipeline.core.errors import UserError
 from pipeline.core.params import PolicyParams
 
 
@@ -48,9 +53,24 @@ class PriorityPolicy:
             self.sla_target_minutes["normal"]).to_numpy(dtype="float64")
         return np.minimum(np.asarray(current_wait_minutes, dtype="float64") / target, self.sla_cap) / self.sla_cap
 
-    def priority_score(self, p_bad: np.ndarray, p_urgent: np.ndarray, sla_pressure: np.ndarray) -> np.ndarray:
+    def priority_score(
+        self, p_bad: np.ndarray, p_urgent: np.ndarray | None, sla_pressure: np.ndarray
+    ) -> np.ndarray:
+        """0..100 per ticket. ``p_urgent`` None (or NaN for a row): no urgency estimate, so the
+        urgency weight is dropped from numerator and denominator for that row."""
         w = self.params.weights
-        return 100.0 * (w.risk * p_bad + w.urgency * p_urgent + w.sla * sla_pressure) / (w.risk + w.urgency + w.sla)
+        p_bad = np.asarray(p_bad, dtype="float64")
+        sla_pressure = np.asarray(sla_pressure, dtype="float64")
+        p_urgent = np.full(p_bad.shape, np.nan) if p_urgent is None else np.asarray(p_urgent, dtype="float64")
+        known = ~np.isnan(p_urgent)
+        if not known.all() and w.risk + w.sla <= 0:
+            raise UserError(
+                "policy.weights: only urgency has a weight, but this model has no urgency estimate "
+                "(it was trained without an urgency model); give risk or sla a weight in params.yaml"
+            )
+        urgency_weight = np.where(known, w.urgency, 0.0)
+        urgency_term = urgency_weight * np.where(known, p_urgent, 0.0)
+        return 100.0 * (w.risk * p_bad + urgency_term + w.sla * sla_pressure) / (w.risk + urgency_weight + w.sla)
 
     def tier(self, priority_score: np.ndarray) -> np.ndarray:
         tiers = self.params.tiers
@@ -58,6 +78,15 @@ class PriorityPolicy:
             [priority_score >= tiers.P1, priority_score >= tiers.P2, priority_score >= tiers.P3],
             ["P1", "P2", "P3"], default="P4",
         ).astype(object)
+
+
+def sla_urgency(predicted: np.ndarray | None, agent_priority: np.ndarray) -> np.ndarray:
+    """The urgency whose reply target applies: :func:`more_urgent` of the prediction and the
+    agent's priority, or without a prediction the agent's priority (``normal`` when unset)."""
+    if predicted is None:
+        agent = pd.Series(agent_priority, dtype=object)
+        return agent.where(agent.isin(URGENCY_LEVELS), "normal").to_numpy(dtype=object)
+    return more_urgent(predicted, agent_priority)
 
 
 def more_urgent(predicted: np.ndarray, agent_priority: np.ndarray) -> np.ndarray:

@@ -14,7 +14,7 @@ from features.build import features_from_timeline
 from features.calendar import BusinessHours
 from features.conversation import build_timeline
 from features.snapshots import opening_moments
-from models.policy import PriorityPolicy, more_urgent, rank_queue
+from models.policy import PriorityPolicy, rank_queue, sla_urgency
 from models.reasons import top_reasons
 from models.store import URGENCY_LEVELS, TriageModel
 from pipeline.core import contract
@@ -54,19 +54,23 @@ def score_tickets(
     chosen, now = created[keep].reset_index(drop=True), now[keep].reset_index(drop=True)
     if chosen.empty:
         return empty_queue()
-    # Urgency is judged from what was known as the ticket arrived, exactly as it was trained.
-    opening = features_from_timeline(
-        tickets, timeline, opening_moments(chosen, as_of, params.snapshots.opening_window_minutes)
-    )
-
     now = model.with_text_scores(now)  # the reasons quote the text scores like any feature
     p_bad = model.predict_risk(now)
     contributions = model.risk_contributions(now)
-    urgency_probability = model.predict_urgency(opening).to_numpy()
-    urgency = np.asarray(URGENCY_LEVELS, dtype=object)[urgency_probability.argmax(axis=1)]
-    p_urgent = urgency_probability[:, URGENCY_LEVELS.index("high"):].sum(axis=1)
-    sla_urgency = more_urgent(urgency, chosen["priority"].to_numpy(dtype=object))
-    sla_pressure = policy.sla_pressure(now["current_wait_minutes"].to_numpy(), sla_urgency)
+    if model.urgency_booster is not None:
+        # Urgency is judged from what was known as the ticket arrived, exactly as it was trained.
+        opening = features_from_timeline(
+            tickets, timeline, opening_moments(chosen, as_of, params.snapshots.opening_window_minutes)
+        )
+        urgency_probability = model.predict_urgency(opening).to_numpy()
+        urgency = np.asarray(URGENCY_LEVELS, dtype=object)[urgency_probability.argmax(axis=1)]
+        p_urgent = urgency_probability[:, URGENCY_LEVELS.index("high"):].sum(axis=1)
+    else:
+        # Trained without an urgency model (priorities never varied): no prediction, and the
+        # policy ranks on risk and SLA pressure alone (models/policy.py).
+        urgency, p_urgent = None, None
+    target_urgency = sla_urgency(urgency, chosen["priority"].to_numpy(dtype=object))
+    sla_pressure = policy.sla_pressure(now["current_wait_minutes"].to_numpy(), target_urgency)
     priority_score = np.round(policy.priority_score(p_bad, p_urgent, sla_pressure), 2)
 
     scored = pd.DataFrame(
@@ -74,8 +78,8 @@ def score_tickets(
             "ticket_id": chosen["ticket_id"].to_numpy(dtype=object),
             "p_bad": np.round(p_bad, 4),
             "risk": np.rint(100 * p_bad).astype("int64"),
-            "urgency": urgency,
-            "p_urgent": np.round(p_urgent, 4),
+            "urgency": urgency if urgency is not None else np.full(len(chosen), None, dtype=object),
+            "p_urgent": np.round(p_urgent, 4) if p_urgent is not None else np.full(len(chosen), np.nan),
             "priority_score": priority_score,
             "rank": rank_queue(priority_score, chosen["created_at"], chosen["ticket_id"]),
             "tier": policy.tier(priority_score),

@@ -6,7 +6,11 @@ Files (no pickle anywhere, so loading a model cannot run code):
 - ``calibration.json``: the risk calibrator as plain numbers;
 - ``text_model.json`` + ``text_*_coef.npy``: the learned text scores (plain arrays);
 - ``model.json``: feature lists, categorical levels, target, training periods, data
-  fingerprint, parameters, library versions and the model version.
+  fingerprint, parameters, library versions, the model version, and ``checksums``: the
+  sha256 of every other file. :meth:`TriageModel.load` verifies each file against it
+  before any byte reaches LightGBM or NumPy (a truncated booster text crashes LightGBM's
+  native parser with a segmentation fault, no Python error), and the checksums decide
+  which parts exist, so a stale file left by an older training is never picked up.
 """
 
 from __future__ import annotations
@@ -21,8 +25,9 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from features.build import FEATURE_NAMES
 from models.calibration import Calibrator
-from models.text_model import TextModel
+from models.text_model import TEXT_MODEL_FILES, TEXT_SCORE_COLUMNS, TextModel
 from pipeline.core.errors import ExportError
 from pipeline.core.io import atomic_path, write_json
 
@@ -36,6 +41,14 @@ NO_CHAMPION_FILE = "NO_CHAMPION.json"
 
 class ModelMismatchError(ExportError):
     """The features given to a model are not the ones it was trained on."""
+
+
+class ModelIntegrityError(ExportError):
+    """A model directory's file is missing, changed or truncated since training."""
+
+
+CHECKSUMS_KEY = "checksums"
+_RETRAIN = "copy the whole model directory again or re-train it (csat-triage train / dvc repro)"
 
 
 def prepare_matrix(
@@ -124,33 +137,154 @@ class TriageModel:
         return pd.DataFrame(probabilities, columns=list(URGENCY_LEVELS), index=features.index)
 
     def save(self, model_dir: str | Path) -> Path:
-        """Write the model directory; each file atomically, model.json last."""
+        """Write the model directory; each file atomically, model.json last with their checksums.
+
+        Part files of an older model that this one lacks (say ``urgency_model.txt``) are
+        removed once model.json is written; ``self.meta`` gets the new ``checksums``.
+        """
         model_dir = Path(model_dir)
         model_dir.mkdir(parents=True, exist_ok=True)
+        parts = [RISK_FILE, CALIBRATION_FILE]
         _write_booster(self.risk_booster, model_dir / RISK_FILE)
         if self.urgency_booster is not None:
             _write_booster(self.urgency_booster, model_dir / URGENCY_FILE)
+            parts.append(URGENCY_FILE)
         write_json(self.calibrator.to_dict(), model_dir / CALIBRATION_FILE)
         if self.text_model is not None:
             self.text_model.save(model_dir)
+            parts.extend(TEXT_MODEL_FILES)
+        # Hash what is on disk, so the checksum is exactly what load will read back.
+        checksums = {name: _sha256((model_dir / name).read_bytes()) for name in sorted(parts)}
+        self.meta = {**self.meta, CHECKSUMS_KEY: checksums}
         write_json(self.meta, model_dir / META_FILE)
+        for stale in sorted(set(_PART_FILES) - set(parts)):
+            (model_dir / stale).unlink(missing_ok=True)
         return model_dir
 
     @classmethod
     def load(cls, model_dir: str | Path) -> TriageModel:
+        """Read a model directory, every file verified before it is parsed (see the module docstring).
+
+        Raises :class:`ModelIntegrityError` naming the file when one is missing, changed or
+        truncated, and :class:`ModelMismatchError` when model.json lists a feature this
+        version does not compute; both are one line.
+        """
         model_dir = Path(model_dir)
         meta_file = model_dir / META_FILE
         if not meta_file.is_file():
             raise ExportError(f"{model_dir}: not a model directory (no {META_FILE}); train one with `csat-triage train`")
-        meta = json.loads(meta_file.read_text())
-        urgency_file = model_dir / URGENCY_FILE
+        try:
+            meta = json.loads(meta_file.read_bytes())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise ModelIntegrityError(f"{meta_file}: not valid JSON (damaged or truncated); {_RETRAIN}") from None
+        if not isinstance(meta, dict) or not isinstance(meta.get("risk_features"), list):
+            raise ModelIntegrityError(f"{meta_file}: not a csat-triage model description; {_RETRAIN}")
+        files = _VerifiedFiles(model_dir, meta.get(CHECKSUMS_KEY))
+        has_urgency, has_text = files.has(URGENCY_FILE), files.has(TEXT_MODEL_FILES[0])
+        check_feature_lists(meta, has_text, meta_file)
+        try:
+            text_model = TextModel.load(model_dir, files.read) if has_text else None
+            calibrator = Calibrator.from_dict(json.loads(files.read(CALIBRATION_FILE)))
+        except (ValueError, KeyError, TypeError, EOFError) as exc:
+            if files.checksums is not None:
+                raise  # verified bytes that do not parse: a bug in the writer, keep the traceback
+            raise ModelIntegrityError(f"{model_dir}: a model file cannot be read ({type(exc).__name__}); "
+                                      f"{_RETRAIN}") from None
         return cls(
-            risk_booster=lgb.Booster(model_file=str(model_dir / RISK_FILE)),
-            calibrator=Calibrator.from_dict(json.loads((model_dir / CALIBRATION_FILE).read_text())),
-            urgency_booster=lgb.Booster(model_file=str(urgency_file)) if urgency_file.is_file() else None,
+            risk_booster=files.booster(RISK_FILE),
+            calibrator=calibrator,
+            urgency_booster=files.booster(URGENCY_FILE) if has_urgency else None,
             meta=meta,
-            text_model=TextModel.load(model_dir),
+            text_model=text_model,
         )
+
+
+_PART_FILES = (RISK_FILE, URGENCY_FILE, CALIBRATION_FILE, *TEXT_MODEL_FILES)
+
+
+def check_feature_lists(meta: dict, has_text_model: bool, where: Path | str = META_FILE) -> None:
+    """Refuse a model whose feature lists name a column this version never computes.
+
+    Such a model was trained by another version (or its model.json was edited); checking at
+    load time fails before the export is read, with one line naming the features.
+    """
+    known = set(FEATURE_NAMES) | (set(TEXT_SCORE_COLUMNS) if has_text_model else set())
+    listed = [*meta.get("risk_features", []), *meta.get("urgency_features", [])]
+    unknown = list(dict.fromkeys(name for name in listed if name not in known))
+    if unknown:
+        raise ModelMismatchError(
+            f"{where}: the model needs feature(s) {', '.join(map(str, unknown[:5]))}"
+            f"{'...' if len(unknown) > 5 else ''} that this version does not compute; "
+            "retrain the model with this version (dvc repro)"
+        )
+
+
+class _VerifiedFiles:
+    """Reads a model directory's part files, each checked before anything parses it.
+
+    With ``checksums`` (model.json since checksums exist): a file must be listed, present
+    and match its sha256; the listing says which parts the model has. Without (a model
+    directory written by the previous version): such directories still load, because a
+    nightly run or a registered champion should not stop working on an upgrade, and
+    re-training may not pass the champion gate; instead each booster text must be
+    complete (LightGBM's text format ends with its parameters block and the
+    ``pandas_categorical`` line, which truncation cuts off), which catches the
+    truncated copy that crashes LightGBM, though not a same-length change.
+    Re-saving or re-training writes the checksums.
+    """
+
+    def __init__(self, model_dir: Path, checksums: object) -> None:
+        if checksums is not None and not (
+            isinstance(checksums, dict) and all(isinstance(v, str) for v in checksums.values())
+        ):
+            raise ModelIntegrityError(f"{model_dir / META_FILE}: `{CHECKSUMS_KEY}` is damaged; {_RETRAIN}")
+        self.model_dir, self.checksums = model_dir, checksums
+
+    def has(self, name: str) -> bool:
+        return name in self.checksums if self.checksums is not None else (self.model_dir / name).is_file()
+
+    def read(self, name: str) -> bytes:
+        path = self.model_dir / name
+        if self.checksums is not None and name not in self.checksums:
+            raise ModelIntegrityError(f"{path}: not listed in {META_FILE} `{CHECKSUMS_KEY}`; {_RETRAIN}")
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise ModelIntegrityError(f"{path}: missing from the model directory; {_RETRAIN}") from None
+        if self.checksums is not None and _sha256(data) != self.checksums[name]:
+            raise ModelIntegrityError(
+                f"{path}: checksum does not match {META_FILE} (changed or truncated since training); {_RETRAIN}"
+            )
+        return data
+
+    def booster(self, name: str) -> lgb.Booster:
+        """The booster of a verified file, parsed from the same bytes that were checked."""
+        data = self.read(name)
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            text = ""
+        if self.checksums is None and not _complete_booster_text(text):
+            raise ModelIntegrityError(f"{self.model_dir / name}: incomplete LightGBM model (truncated?); {_RETRAIN}")
+        return lgb.Booster(model_str=text)
+
+
+def _complete_booster_text(text: str) -> bool:
+    """Whether a LightGBM text model has its closing sections (written last, so truncation drops them)."""
+    if not text.startswith("tree\n") or "\nend of trees\n" not in text or "\nend of parameters\n" not in text:
+        return False
+    last = text.rstrip("\n").rsplit("\n", 1)[-1]
+    if not last.startswith("pandas_categorical:"):
+        return False
+    try:
+        json.loads(last.removeprefix("pandas_categorical:"))
+    except json.JSONDecodeError:
+        return False
+    return True
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def _write_booster(booster: lgb.Booster, path: Path) -> None:

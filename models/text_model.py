@@ -18,7 +18,9 @@ are stored as ``.npy`` arrays and loaded with ``allow_pickle=False``.
 
 from __future__ import annotations
 
+import io
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +36,13 @@ from pipeline.core.params import TextModelParams
 
 TEXT_SCORE_COLUMNS = ("text_risk_score", "text_urgency_score")
 _META, _RISK_COEF, _URGENCY_COEF = "text_model.json", "text_risk_coef.npy", "text_urgency_coef.npy"
+# Every file a text model writes into a model directory (the store checksums them).
+TEXT_MODEL_FILES = (_META, _RISK_COEF, _URGENCY_COEF)
+
+
+def has_text(texts) -> bool:
+    """Whether any opening text has a non-blank character (no subjects and no bodies give only blanks)."""
+    return bool(pd.Series(texts, dtype=object).fillna("").astype(str).str.strip().ne("").any())
 
 
 @dataclass
@@ -56,6 +65,8 @@ class TextModel:
             alternate_sign=False, norm="l2", lowercase=True, dtype=np.float32,
         )
         codes, uniques = pd.factorize(pd.Series(texts, dtype=object).fillna("").astype(str))
+        if len(uniques) == 0:  # HashingVectorizer raises StopIteration on no documents
+            return sparse.csr_matrix((0, self.n_features), dtype=np.float32)
         return vectorizer.transform(uniques)[codes]
 
     def scores(self, texts) -> pd.DataFrame:
@@ -83,16 +94,17 @@ class TextModel:
                     np.save(handle, np.asarray(array, dtype=np.float32), allow_pickle=False)
 
     @classmethod
-    def load(cls, model_dir: Path) -> TextModel | None:
-        if not (model_dir / _META).is_file():
-            return None
-        meta = json.loads((model_dir / _META).read_text())
+    def load(cls, model_dir: Path, read: Callable[[str], bytes] | None = None) -> TextModel:
+        """The text model of ``model_dir``; ``read(file_name) -> bytes`` reads each file (the store
+        passes one that verifies checksums first). Arrays load with ``allow_pickle=False``."""
+        read = read or (lambda name: (Path(model_dir) / name).read_bytes())
+        meta = json.loads(read(_META))
         return cls(
             n_features=int(meta["n_features"]), ngram_range=tuple(meta["ngram_range"]),
             analyzer=str(meta.get("analyzer", "char_wb")),
-            risk_coef=np.load(model_dir / _RISK_COEF, allow_pickle=False),
+            risk_coef=np.load(io.BytesIO(read(_RISK_COEF)), allow_pickle=False),
             risk_intercept=float(meta["risk_intercept"]),
-            urgency_coef=np.load(model_dir / _URGENCY_COEF, allow_pickle=False),
+            urgency_coef=np.load(io.BytesIO(read(_URGENCY_COEF)), allow_pickle=False),
             urgency_intercept=float(meta["urgency_intercept"]),
         )
 

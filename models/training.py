@@ -78,6 +78,27 @@ def fit_risk(
     return RiskFit(booster, calibrator, booster.best_iteration or booster.current_iteration())
 
 
+def urgency_skip_reason(urgency: pd.DataFrame) -> str | None:
+    """Why no urgency model can be learned from these opening rows, or None when one can.
+
+    ``urgency`` holds one row per solved ticket with a final priority, with ``urgency``
+    and ``period``. A team that never sets priorities has none; one that always leaves
+    the default has a single level: neither teaches a classifier anything, so the model
+    ships without urgency (scoring then ranks on risk and SLA pressure alone).
+    """
+    levels = "/".join(URGENCY_LEVELS)
+    if urgency.empty:
+        return f"no solved ticket has a final priority ({levels})"
+    in_train = urgency.loc[urgency["period"] == "train", "urgency"]
+    if in_train.empty:
+        return f"no solved ticket of the training period has a final priority ({levels})"
+    if in_train.nunique() < 2:
+        return f"every solved ticket of the training period has priority {in_train.iloc[0]!r}: nothing to learn"
+    if not (urgency["period"] == "valid").any():
+        return "no solved ticket of the valid period has a final priority (needed for early stopping)"
+    return None
+
+
 def fit_urgency(
     x: pd.DataFrame, urgency: np.ndarray, period: np.ndarray, params: UrgencyModelParams
 ) -> lgb.Booster:

@@ -10,6 +10,7 @@ inside each command so that `--help` stays fast.
 from __future__ import annotations
 
 import functools
+import logging
 import sys
 from pathlib import Path
 
@@ -25,6 +26,11 @@ app = typer.Typer(
 )
 
 PARAMS_OPTION = typer.Option(Path("params.yaml"), "--params", help="Parameters file (YAML).")
+ENCODING_OPTION = typer.Option(
+    None, "--encoding", help="Text encoding of CSV exports, e.g. cp1252 or latin-1 (default: params ingest.encoding).")
+DELIMITER_OPTION = typer.Option(
+    None, "--delimiter",
+    help="CSV field separator: ';', tab or one character (default: params ingest.delimiter, auto-detected).")
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -32,23 +38,41 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+class _WarningLines(logging.Handler):
+    """Warnings logged by our modules (``pipeline.*``) as one ``warning: ...`` line each on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        typer.echo(f"warning: {' '.join(record.getMessage().split())}", err=True)
+
+
+def _show_warnings() -> None:
+    logger = logging.getLogger("pipeline")
+    if not any(isinstance(handler, _WarningLines) for handler in logger.handlers):
+        logger.addHandler(_WarningLines(logging.WARNING))
+
+
 def user_errors(command):
     """A :class:`UserError` becomes one line and exit 2; every other exception keeps its traceback."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
+        _show_warnings()
         try:
             return command(*args, **kwargs)
         except UserError as exc:
-            _fail(str(exc))
+            _fail(str(exc), exc.exit_code)
 
     return wrapper
 
 
-def _params(path: Path):
+def _params(path: Path, encoding: str | None = None, delimiter: str | None = None):
+    """The params file, with ``--encoding``/``--delimiter`` (when given) over its ``ingest`` section."""
     from pipeline.core.params import load_params
 
-    return load_params(path)
+    params = load_params(path)
+    if encoding is None and delimiter is None:
+        return params
+    return params.model_copy(update={"ingest": params.ingest.with_options(encoding, delimiter)})
 
 
 @app.command()
@@ -83,12 +107,14 @@ def validate(
         None, "--max-reject-rate", min=0.0, max=1.0,
         help="Share of rows that may be rejected and still exit 0 (default: params ingest.max_reject_rate).",
     ),
+    encoding: str | None = ENCODING_OPTION,
+    delimiter: str | None = DELIMITER_OPTION,
     params_file: Path = PARAMS_OPTION,
 ) -> None:
     """Check an export against the contract; list every rejected row with file, line and reason."""
     from pipeline.stages.validate import validate_export
 
-    ingest = _params(params_file).ingest
+    ingest = _params(params_file, encoding, delimiter).ingest
     limit = max_reject_rate if max_reject_rate is not None else ingest.max_reject_rate
     result = validate_export(export, out, ingest)
     typer.echo(result.summary())
@@ -111,12 +137,14 @@ def featurize(
     out: Path = typer.Option(..., "--out", help="Feature file (.parquet or .csv)."),
     as_of: str | None = typer.Option(None, "--as-of", help="ISO-8601 moment (default: latest timestamp in the export)."),
     snapshots: bool = typer.Option(False, "--snapshots", help="Training snapshots (params `snapshots`) instead of one as-of."),
+    encoding: str | None = ENCODING_OPTION,
+    delimiter: str | None = DELIMITER_OPTION,
     params_file: Path = PARAMS_OPTION,
 ) -> None:
     """Point-in-time features: one row per ticket as of a moment (or per training snapshot)."""
     from pipeline.stages.featurize import featurize as run
 
-    table = run(export, out, _params(params_file), as_of=as_of, snapshots=snapshots)
+    table = run(export, out, _params(params_file, encoding, delimiter), as_of=as_of, snapshots=snapshots)
     what = "snapshots" if snapshots else "tickets"
     typer.echo(f"{len(table)} {what} x {table.shape[1] - 2} columns -> {out}")
 
@@ -129,12 +157,15 @@ def train(
     snapshots: Path | None = typer.Option(None, "--snapshots", help="Reuse `featurize --snapshots` output."),
     target: str | None = typer.Option(
         None, "--target", help="Risk target COLUMN=BAD_VALUE (default: params target)."),
+    encoding: str | None = ENCODING_OPTION,
+    delimiter: str | None = DELIMITER_OPTION,
     params_file: Path = PARAMS_OPTION,
 ) -> None:
     """Train the bad-outcome risk model and the urgency model on the oldest tickets."""
     from pipeline.stages.train import train as run
 
-    result = run(export, out, snapshots_file=snapshots, target=target, params=_params(params_file))
+    result = run(export, out, snapshots_file=snapshots, target=target,
+                 params=_params(params_file, encoding, delimiter))
     meta = result.model.meta
     counts = meta["counts"]
     typer.echo(
@@ -215,13 +246,15 @@ def score(
     all_tickets: bool = typer.Option(False, "--all", help="Score every ticket, not only open ones."),
     zendesk_payload: Path | None = typer.Option(None, "--zendesk-payload", help="Write update_many batches here."),
     max_reject_rate: float | None = typer.Option(None, "--max-reject-rate", min=0.0, max=1.0),
+    encoding: str | None = ENCODING_OPTION,
+    delimiter: str | None = DELIMITER_OPTION,
     params_file: Path = PARAMS_OPTION,
 ) -> None:
     """Rank open tickets by priority with reasons; write file, database and Zendesk payload."""
     from pipeline.stages.score import score as run
 
     run(export, out, model, model_uri, db, as_of, all_tickets, zendesk_payload, max_reject_rate,
-        _params(params_file), echo=lambda line: typer.echo(line, err=line.startswith("  ")))
+        _params(params_file, encoding, delimiter), echo=lambda line: typer.echo(line, err=line.startswith("  ")))
 
 
 @app.command()
@@ -236,6 +269,22 @@ def queue(
     from pipeline.sinks.queue_view import show_queue
 
     show_queue(db or "sqlite:///data/scored/priorities.sqlite", group, assignee, limit)
+
+
+@app.command()
+@user_errors
+def serve(
+    db: str | None = typer.Option(None, "--db", help="SQLAlchemy URL (default: data/scored/priorities.sqlite)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (default: this machine only)."),
+    port: int = typer.Option(8000, "--port", min=0, max=65535, help="Port (0: any free port)."),
+) -> None:
+    """The queue page for agents: the queue with filters, each ticket's score history, feedback buttons.
+
+    Set CSAT_TRIAGE_TOKEN to require `Authorization: Bearer <token>` (the page has a login form).
+    """
+    from pipeline.sinks.web import serve as run
+
+    run(db or "sqlite:///data/scored/priorities.sqlite", host, port, echo=lambda line: typer.echo(line, err=True))
 
 
 def _import(source: str, src: Path, out: Path, fmt: str) -> None:

@@ -92,7 +92,7 @@ def stages(p: Pipeline) -> list[Stage]:
                      "--db sqlite:///data/scored/priorities.sqlite "
                      "--zendesk-payload data/scored/zendesk_update_many.json",
             (*MODELS, "pipeline/sinks", "pipeline/tracking", "pipeline/stages/score.py"),
-            (*FEATURE_PARAMS, "policy", "reasons", "zendesk"),
+            (*FEATURE_PARAMS, "policy", "reasons", "zendesk", "history"),
             deps=("data/interim", "data/models/champion"),
             outs=("data/scored/priorities.csv", "data/scored/zendesk_update_many.json",
                   {"data/scored/priorities.sqlite": {"persist": True}})))

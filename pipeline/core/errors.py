@@ -11,6 +11,14 @@ from __future__ import annotations
 class UserError(Exception):
     """Bad input, a missing file, a wrong option: the message says what and how to fix it, in one line."""
 
+    exit_code = 2
+
 
 class ExportError(UserError):
     """An export (or another input file) cannot be used; the message says why in one line."""
+
+
+class RejectLimitError(ExportError):
+    """More input rows were rejected than ``--max-reject-rate`` allows: exit 1, which cron alerts tell apart."""
+
+    exit_code = 1

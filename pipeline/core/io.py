@@ -6,9 +6,13 @@ run never leaves a half-written file in place of yesterday's good one.
 
 from __future__ import annotations
 
+import codecs
+import gzip
 import json
 import os
+import re
 import tempfile
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,7 +28,7 @@ def find_table(export_dir: str | os.PathLike, name: str) -> Path:
     """Return the path of table ``name`` (``tickets`` or ``events``) in an export directory.
 
     Parquet wins over CSV when both exist. Raises :class:`ExportError` naming the
-    expected file names when neither is there.
+    expected file names when neither is there, or when one is a directory.
     """
     export_dir = Path(export_dir)
     if not export_dir.is_dir():
@@ -33,35 +37,144 @@ def find_table(export_dir: str | os.PathLike, name: str) -> Path:
         for candidate in (export_dir / f"{name}{suffix}", export_dir / f"{name}{suffix}.gz"):
             if candidate.is_file():
                 return candidate
+            if candidate.exists():
+                raise ExportError(f"{candidate}: is a directory, not a file; put the {name} table there as a file")
     raise ExportError(
         f"{export_dir}: no {name}.csv or {name}.parquet in the export directory"
     )
 
 
-def read_raw_table(path: str | os.PathLike) -> pd.DataFrame:
+# Separators recognised in a header line that has no comma, and their names for messages.
+DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+_FIELD_COUNT_ERROR = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+_UNCLOSED_QUOTE_ERROR = re.compile(r"EOF inside string starting at row (\d+)")
+
+
+def detect_delimiter(path: str | os.PathLike, encoding: str = "utf-8") -> str:
+    """The field separator of a CSV file, judged from its header line.
+
+    A comma when the header has one (or has nothing else); otherwise ``;`` or a tab,
+    whichever the header holds more of. Column names never contain these characters,
+    so the header alone decides without guessing from the data.
+    """
+    path = Path(path)
+    try:
+        with _open_binary(path) as handle:
+            first = handle.readline(1 << 20)
+    except OSError as exc:
+        raise ExportError(f"{path}: cannot read table ({_one_line(exc)})") from None
+    header = first.decode(encoding, errors="replace")
+    if "," in header:
+        return ","
+    counts = {sep: header.count(sep) for sep in (";", "\t")}
+    best = max(counts, key=counts.get)
+    return best if counts[best] else ","
+
+
+def read_raw_table(
+    path: str | os.PathLike, encoding: str = "utf-8", delimiter: str | None = None
+) -> pd.DataFrame:
     """Read a CSV or Parquet table with every column as text, nothing coerced.
 
     Empty cells become ``""`` so that validation, not the reader, decides what
-    counts as missing. Returns a frame with a ``_line`` column: the line in the
-    source file where the row starts (header = line 1). For Parquet, ``_line`` is
-    the row number + 1, as if the table were a CSV with a header.
+    counts as missing. Returns a frame with a ``_line`` column: the physical line in
+    the source file where the row starts (header = line 1; blank lines and quoted
+    fields spanning lines are counted). Blank lines and rows whose every field is
+    empty (Excel leaves such rows) are skipped. For Parquet, ``_line`` is the row
+    number + 1, as if the table were a CSV with a header.
+
+    ``encoding`` and ``delimiter`` apply to CSV (``delimiter=None``: see
+    :func:`detect_delimiter`). A row with more fields than the header, an unclosed
+    quote or text that is not valid in ``encoding`` is an :class:`ExportError`
+    naming the file and the physical line.
     """
     path = Path(path)
     name = path.name.lower()
-    try:
-        if name.endswith(".parquet"):
+    if path.is_file() and path.stat().st_size == 0:
+        raise ExportError(f"{path}: empty file (0 bytes); expected a header line naming the columns")
+    if name.endswith(".parquet"):
+        try:
             frame = pd.read_parquet(path)
-            for column in frame.columns:
-                frame[column] = _column_to_text(frame[column])
-            frame["_line"] = np.arange(2, len(frame) + 2)
-            return frame
-        frame = pd.read_csv(
-            path, dtype=str, keep_default_na=False, na_values=[], encoding="utf-8"
-        )
-    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        except (OSError, ValueError) as exc:
+            raise ExportError(f"{path}: cannot read table ({_one_line(exc)})") from None
+        for column in frame.columns:
+            frame[column] = _column_to_text(frame[column])
+        frame["_line"] = np.arange(2, len(frame) + 2)
+        return frame
+    if delimiter is None:
+        delimiter = detect_delimiter(path, encoding)
+    options = {"sep": delimiter, "encoding": encoding}
+    try:
+        frame = _read_csv_rows(path, options)
+    except UnicodeDecodeError as exc:
+        raise _decode_error(path, encoding, exc) from None
+    except pd.errors.ParserError as exc:
+        raise _parser_error(path, exc, options) from None
+    except (OSError, ValueError) as exc:
         raise ExportError(f"{path}: cannot read table ({_one_line(exc)})") from None
-    frame["_line"] = _physical_start_lines(frame)
+    frame.columns = _header_names(frame.columns)
+    start_lines = _physical_start_lines(frame)
+    keep = ~_all_empty(frame)
+    if not keep.all():  # copy only when there are blank rows to drop
+        frame = frame[keep].reset_index(drop=True)
+        start_lines = start_lines[keep].reset_index(drop=True)
+    frame["_line"] = start_lines
     return frame
+
+
+def _read_csv_rows(path: Path, options: dict) -> pd.DataFrame:
+    """The data rows as text. Blank lines are kept as rows, so that line numbers stay physical.
+
+    A first data row with more fields than the header would become the index (or,
+    with ``index_col=False``, lose its extra fields with only a warning); that warning
+    is turned into the same "Expected N fields" error as a long row further down, by
+    reading again with the header as a plain record.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="Length of header or names", category=pd.errors.ParserWarning)
+        try:
+            return pd.read_csv(
+                path, dtype=str, keep_default_na=False, na_values=[], skip_blank_lines=False,
+                index_col=False, **options,
+            )
+        except pd.errors.ParserWarning:
+            _read_csv_records(path, **options)  # raises ParserError naming the record
+            raise  # not expected: the warning itself is the next best message
+
+
+def _read_csv_records(path: Path, nrows: int | None = None, **options) -> pd.DataFrame:
+    """Every record including the header as rows (error path: finding a record's line)."""
+    return pd.read_csv(
+        path, dtype=str, header=None, keep_default_na=False, na_values=[],
+        skip_blank_lines=False, nrows=nrows, **options,
+    )
+
+
+def _open_binary(path: Path):
+    return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")
+
+
+def _header_names(header) -> list[str]:
+    """Column names from the header: stripped, a BOM removed, blanks and repeats named like pandas."""
+    names: list[str] = []
+    seen: dict[str, int] = {}
+    for position, value in enumerate(list(header)):  # once per column, not per row
+        text = str(value).strip().lstrip("\ufeff").strip()
+        text = text or f"Unnamed: {position}"
+        if text in seen:
+            seen[text] += 1
+            text = f"{text}.{seen[text]}"
+        else:
+            seen[text] = 0
+        names.append(text)
+    return names
+
+
+def _all_empty(frame: pd.DataFrame) -> pd.Series:
+    empty = pd.Series(True, index=frame.index)
+    for column in frame.columns:
+        empty &= frame[column].eq("").to_numpy()
+    return empty
 
 
 def read_source_table(path: str | os.PathLike, required: tuple[str, ...], what: str) -> pd.DataFrame:
@@ -85,14 +198,24 @@ def _column_to_text(values: pd.Series) -> pd.Series:
     """A typed Parquet column as the text a CSV would hold ("" for missing), one column at a time."""
     if pd.api.types.is_datetime64_any_dtype(values):
         return _iso_utc(values)
+    if pd.api.types.is_float_dtype(values):
+        # Integer ids stored as float (pandas does this when a column has a gap) read
+        # "123", not "123.0", so they still match the same id written as an integer.
+        finite = values.dropna()
+        if len(finite) and bool((finite == np.floor(finite)).all()) and float(finite.abs().max()) < 2**53:
+            values = values.astype("Int64")
     text = values.astype(object).where(values.notna(), "")
     if not (pd.api.types.is_string_dtype(values) or values.dtype == object):
         text = text.astype(str).where(values.notna(), "")
     return text.astype(str)
 
 
-def _physical_start_lines(frame: pd.DataFrame) -> pd.Series:
-    """Line on which each CSV record starts, counting newlines embedded in quoted fields."""
+def _physical_start_lines(frame: pd.DataFrame, first_line: int = 2) -> pd.Series:
+    """Line on which each CSV record starts, counting newlines inside quoted fields.
+
+    ``first_line``: where the first row starts (2 after a one-line header, 1 when the
+    header is itself a row). Blank lines are rows of one line, so they are counted too.
+    """
     extra = pd.Series(0, index=frame.index, dtype="int64")
     for column in frame.columns:
         values = frame[column]
@@ -100,7 +223,68 @@ def _physical_start_lines(frame: pd.DataFrame) -> pd.Series:
             extra += values.str.count("\n").fillna(0).astype("int64")
     # Record k starts after the header line and all earlier records' lines.
     lines_per_record = 1 + extra
-    return (1 + lines_per_record.cumsum() - lines_per_record + 1).astype("int64")
+    return (first_line + lines_per_record.cumsum() - lines_per_record).astype("int64")
+
+
+def _line_of_record(path: Path, record: int, options: dict) -> int | None:
+    """Physical line where 0-based ``record`` starts, reading only the records before it (error path)."""
+    if record <= 0:
+        return 1
+    try:
+        before = _read_csv_records(path, nrows=record, **options)
+    except (OSError, ValueError):
+        return None
+    lines = _physical_start_lines(before, first_line=1)
+    return int(lines.iloc[-1] + (1 + before.iloc[-1].astype(str).str.count("\n").sum()))
+
+
+def _parser_error(path: Path, exc: pd.errors.ParserError, options: dict) -> ExportError:
+    """A pandas tokenizer error as one line naming the physical line and what to fix."""
+    message = _one_line(exc)
+    fields = _FIELD_COUNT_ERROR.search(message)
+    if fields:
+        expected, record, found = (int(g) for g in fields.groups())
+        line = _line_of_record(path, record - 1, options)  # pandas counts records from 1
+        where = f"line {line}" if line else f"record {record}"
+        name = DELIMITER_NAMES.get(options["sep"], repr(options["sep"]))
+        return ExportError(
+            f"{path}: {where} has {found} fields, the header has {expected}; "
+            f"quote values that contain a {name} (\"...\") or fix the line"
+        )
+    quote = _UNCLOSED_QUOTE_ERROR.search(message)
+    if quote:
+        line = _line_of_record(path, int(quote.group(1)), options)
+        where = f"line {line}" if line else f"record {quote.group(1)}"
+        return ExportError(f"{path}: {where}: a quoted field is never closed (a stray double quote?)")
+    return ExportError(f"{path}: cannot read table ({message})")
+
+
+def _decode_error(path: Path, encoding: str, exc: UnicodeDecodeError) -> ExportError:
+    """Find the physical line of the first byte that is not ``encoding`` text (error path only)."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    line, bad = None, None
+    newlines = 0
+    with _open_binary(path) as handle:
+        head = handle.peek(2)[:2] if hasattr(handle, "peek") else b""
+        while chunk := handle.read(1 << 20):
+            pending = len(decoder.getstate()[0])
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as err:
+                at = max(err.start - pending, 0)
+                line = newlines + chunk.count(b"\n", 0, at) + 1
+                bad = err.object[err.start:err.start + 1].hex()
+                break
+            newlines += chunk.count(b"\n")
+    if head in (b"\xff\xfe", b"\xfe\xff"):
+        hint = "the file starts like UTF-16 text: pass --encoding utf-16"
+    elif codecs.lookup(encoding).name == "cp1252":
+        hint = "pass --encoding latin-1 (or the encoding the file was saved in)"
+    else:
+        hint = "if it was saved by Excel or another Windows program, pass --encoding cp1252 (or latin-1)"
+    if line is None:
+        return ExportError(f"{path}: not valid {encoding} text ({_one_line(exc)}); {hint}")
+    return ExportError(f"{path}: line {line}: byte 0x{bad} is not valid {encoding} text; {hint}")
 
 
 def _one_line(exc: BaseException) -> str:

@@ -8,6 +8,7 @@ objects, so no module below reads a raw dict or carries a default of its own.
 
 from __future__ import annotations
 
+import codecs
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -48,6 +49,47 @@ class IngestParams(Section):
     """Events stamped up to this long before ``created_at`` are clock skew and kept."""
     max_reject_rate: float = Field(0.0, ge=0, le=1)
     """Share of input rows that may be rejected before a run fails."""
+    future_tolerance_minutes: float = Field(60.0, ge=0)
+    """Without ``--as-of``, a timestamp later than the wall clock plus this is rejected."""
+    future_warning_share: float = Field(0.01, ge=0, le=1)
+    """Warn when more than this share of timestamps (0..1) is later than the wall clock."""
+    max_text_chars: int = Field(20000, ge=1)
+    """Message bodies and subjects are cut to this many characters when read."""
+    encoding: str = "utf-8"
+    """Text encoding of CSV exports (``--encoding``), e.g. ``cp1252`` or ``latin-1``."""
+    delimiter: str = "auto"
+    """CSV field separator (``--delimiter``): ``auto`` (a comma, or ``;``/tab when the
+    header line has no comma), ``tab``, or one character."""
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(f"unknown encoding {value!r} (use e.g. utf-8, cp1252, latin-1)") from None
+        return value
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_character(cls, value: str) -> str:
+        value = {"tab": "\t", "\\t": "\t"}.get(value.lower(), value)
+        if value != "auto" and (len(value) != 1 or value in "\"\r\n"):
+            raise ValueError(f"delimiter {value!r} must be auto, tab or one character (such as ; or |)")
+        return value
+
+    def with_options(self, encoding: str | None = None, delimiter: str | None = None) -> IngestParams:
+        """These settings with ``--encoding``/``--delimiter`` applied; a bad value is one line naming the option."""
+        given = {"encoding": encoding, "delimiter": delimiter}
+        updates = {key: value for key, value in given.items() if value is not None}
+        if not updates:
+            return self
+        try:
+            return IngestParams.model_validate({**self.model_dump(), **updates})
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            option = f"--{first['loc'][0]}" if first["loc"] else "option"
+            raise UserError(f"{option}: {first['msg'].removeprefix('Value error, ')}") from None
 
 
 class BusinessHoursParams(Section):
@@ -80,7 +122,7 @@ class BusinessHoursParams(Section):
         return self
 
 
-SnapshotMoment = Literal["opening", "customer_message", "solved", "field_change"]
+SnapshotMoment = Literal["opening", "customer_message", "solved", "field_change", "daily"]
 
 
 class SnapshotsParams(Section):
@@ -90,6 +132,9 @@ class SnapshotsParams(Section):
     max_per_ticket: int = Field(6, ge=1)
     opening_window_minutes: float = Field(5.0, ge=0)
     """"Opening" = created_at + this; also the urgency model's as-of."""
+    daily_local_time: str = Field("05:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    """The ``daily`` moment: this local wall-clock time (business_hours.timezone) on each day a
+    ticket is open, the moment a nightly run scores it."""
 
 
 class UnlabelWindow(Section):
@@ -236,6 +281,13 @@ class ZendeskParams(Section):
     risk_bands: dict[str, int] = {"high": 60, "medium": 30, "low": 0}
 
 
+class HistoryParams(Section):
+    """``ticket_score_history``: every scored row of every run, for the queue page's score history."""
+
+    retention_runs: int = Field(90, ge=1)
+    """Keep the rows of the last N scoring runs (about N days when scoring nightly); a run deletes older ones."""
+
+
 class Params(Section):
     """Every tunable of the pipeline; each section is one ``params.yaml`` mapping."""
 
@@ -253,6 +305,7 @@ class Params(Section):
     policy: PolicyParams = PolicyParams()
     reasons: ReasonsParams = ReasonsParams()
     zendesk: ZendeskParams = ZendeskParams()
+    history: HistoryParams = HistoryParams()
 
     def sections(self, *names: str) -> dict:
         """Plain data of some sections (for a model's metadata and MLflow)."""

@@ -24,7 +24,7 @@ def queue_table(queue: pd.DataFrame) -> Table:
     for row, wait in zip(queue.itertuples(index=False), waits):
         style = TIER_STYLE.get(row.tier, "")
         table.add_row(
-            str(row.rank), str(row.ticket_id), f"[{style}]{row.tier}[/]", str(row.risk), row.urgency, wait,
+            str(row.rank), str(row.ticket_id), f"[{style}]{row.tier}[/]", str(row.risk), _text(row.urgency), wait,
             _text(row.group), _text(row.assignee), _text(row.reasons),
         )
     return table

@@ -3,6 +3,11 @@
 Each batch holds at most 100 tickets (the endpoint's limit) and sets the risk custom
 field, the risk-band and tier tags (removing stale ones) and the model version in the
 audit metadata. ``push-zendesk`` sends the file (:mod:`pipeline.sinks.zendesk_push`).
+
+``zendesk.risk_field_id`` ships as a placeholder (the params default); a payload built
+with it would set a field that does not exist, so :func:`risk_field_warning` (for
+``score --zendesk-payload``) and :func:`payload_warning` (for ``push-zendesk``) give a
+one-line warning to print.
 """
 
 from __future__ import annotations
@@ -15,11 +20,48 @@ import pandas as pd
 
 from pipeline.core.errors import ExportError
 from pipeline.core.io import write_json
+from pipeline.core.params import ZendeskParams
 
 UPDATE_MANY_MAX_TICKETS = 100
 DEFAULT_RISK_BANDS = {"high": 60, "medium": 30, "low": 0}
 TIERS = ("P1", "P2", "P3", "P4")
 PAYLOAD_FORMAT = "csat-triage.zendesk-update-many.v1"
+# The params default is a placeholder, not a real field: read it from params (its one home).
+PLACEHOLDER_RISK_FIELD_ID = int(ZendeskParams.model_fields["risk_field_id"].default)
+
+
+def risk_field_warning(risk_field_id: int | None) -> str | None:
+    """One warning line when ``risk_field_id`` is still the placeholder default, else None."""
+    if risk_field_id is None or int(risk_field_id) != PLACEHOLDER_RISK_FIELD_ID:
+        return None
+    return (
+        f"warning: zendesk.risk_field_id is still the placeholder {PLACEHOLDER_RISK_FIELD_ID}, a field your Zendesk "
+        "does not have, so the updates would fail; put your numeric \"CSAT risk\" field's id in params.yaml "
+        "(README, Zendesk: Writing back)"
+    )
+
+
+def payload_warning(payload: dict | list) -> str | None:
+    """:func:`risk_field_warning` for a payload document or its list of batches.
+
+    Uses the document's ``risk_field_id`` when recorded, else the custom field ids its
+    tickets set (payload files written before the id was recorded).
+    """
+    if isinstance(payload, dict) and isinstance(payload.get("risk_field_id"), int):
+        field_ids = {payload["risk_field_id"]}
+    else:
+        batches = payload.get("batches", []) if isinstance(payload, dict) else payload
+        field_ids = _field_ids(batches)
+    return risk_field_warning(PLACEHOLDER_RISK_FIELD_ID) if PLACEHOLDER_RISK_FIELD_ID in field_ids else None
+
+
+def _field_ids(batches: list) -> set[int]:
+    """The custom field ids the batches' tickets set (malformed entries are left to the push's checks)."""
+    return {
+        f["id"] for b in batches if isinstance(b, dict) for t in b.get("tickets", []) if isinstance(t, dict)
+        for f in t.get("custom_fields", []) if isinstance(f, dict) and isinstance(f.get("id"), int)
+    }
+
 
 def build_update_many_payload(
     scored: pd.DataFrame,
@@ -121,18 +163,21 @@ def write_update_many_payload(
     """Write batches as one JSON document, atomically.
 
     Format: ``{"format": "csat-triage.zendesk-update-many.v1", "model_version",
-    "created_from", "ticket_count", "batch_count", "batches": [<update_many body>...]}``.
-    ``model_version`` is read from the batches' metadata; ``created_from`` names the
-    scores file the batches came from.
+    "risk_field_id", "created_from", "ticket_count", "batch_count", "batches": [<update_many body>...]}``.
+    ``model_version`` is read from the batches' metadata and ``risk_field_id`` from their
+    custom fields (null when there are no tickets); ``created_from`` names the scores
+    file the batches came from.
     """
     versions = {
         t.get("metadata", {}).get("csat_triage", {}).get("model_version")
         for b in batches for t in b.get("tickets", [])
     }
     versions.discard(None)
+    field_ids = sorted(_field_ids(batches))
     document = {
         "format": PAYLOAD_FORMAT,
         "model_version": sorted(versions)[0] if len(versions) == 1 else sorted(versions),
+        "risk_field_id": field_ids[0] if len(field_ids) == 1 else (field_ids or None),
         "created_from": str(created_from),
         "ticket_count": sum(len(b.get("tickets", [])) for b in batches),
         "batch_count": len(batches),

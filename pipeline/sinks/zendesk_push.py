@@ -29,7 +29,7 @@ from urllib3.util.retry import Retry
 
 from pipeline.core.errors import ExportError
 from pipeline.core.io import write_json
-from pipeline.sinks.zendesk_payload import UPDATE_MANY_MAX_TICKETS
+from pipeline.sinks.zendesk_payload import UPDATE_MANY_MAX_TICKETS, payload_warning
 
 if TYPE_CHECKING:
     from urllib3.response import BaseHTTPResponse
@@ -90,6 +90,8 @@ def push_update_many(
     """
     payload_path = Path(payload_path)
     batches = _load_payload(payload_path)
+    if (warning := payload_warning(batches)) is not None:  # a dry run must warn too
+        echo(warning)
     state_path = Path(state_path) if state_path else payload_path.with_name(payload_path.name + ".push-state.json")
     summary = PushSummary(str(payload_path), str(state_path), batches_total=len(batches), dry_run=dry_run)
     if dry_run:

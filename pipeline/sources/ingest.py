@@ -1,14 +1,20 @@
 """Ingestion shared by every stage: read an export, type it, reject bad rows with reasons.
 
 The invariant this module guarantees: for each table, input rows = clean rows +
-rejected rows. Nothing is dropped without a line in ``rejects`` saying which file,
-which line and why. Missing *required* columns are not a row problem: they fail
-the whole run with one line naming the column and the file.
+rejected rows (+ rows after ``as_of``, which a back-test does not see). Nothing is
+dropped without a line in ``rejects`` saying which file, which line and why. Missing
+*required* columns, unreadable files and malformed CSV lines are not row problems:
+they fail the whole run with one line naming the file (and the line).
+
+Warnings (an auto-detected separator, timestamps after the clock, ticket-row values
+no event carries, texts cut) go to the ``pipeline.sources.ingest`` logger and into
+:attr:`ValidationResult.warnings`; the CLI prints them as ``warning: ...`` lines.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,14 +24,22 @@ import pandas as pd
 
 from pipeline.core import contract
 from pipeline.core.errors import ExportError
-from pipeline.core.io import find_table, read_raw_table
+from pipeline.core.io import DELIMITER_NAMES, detect_delimiter, find_table, read_raw_table
 from pipeline.core.params import IngestParams
 
-# The default lives in the params model; this name keeps call sites short.
-DEFAULT_EARLY_EVENT_TOLERANCE_MINUTES = IngestParams().early_event_tolerance_minutes
 # Written by `validate --out`: the directory holds typed, already-validated tables.
 CANONICAL_MARKER = "canonical.json"
 CANONICAL_FORMAT = "csat-triage canonical export v1"
+TEXT_COLUMNS = {contract.TICKETS: "subject", contract.EVENTS: "body"}
+# Features that only field-change events feed; the ticket row's value is the end-of-export state.
+FIELD_FEATURES = {
+    "status": "status_now, reopens, times_solved",
+    "group": "current_group, group_hops",
+    "assignee": "has_assignee, assignee_hops",
+    "priority": "current_priority",
+}
+_ISO_EXAMPLE = "2026-03-01T14:05:00Z"
+_LOG = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -35,7 +49,9 @@ class ValidationResult:
     ``tickets`` and ``events`` hold contract columns (plus extra columns from the
     source) with timestamps as ``datetime64[ns, UTC]``; ``events`` keeps source file
     order so ties in ``at`` resolve in file order. ``rejects`` has columns
-    ``table, file, line, reason``.
+    ``table, file, line, reason``. ``after_as_of`` counts, per table, valid rows later
+    than the requested as-of (not seen by that run, not rejects). ``texts_cut`` counts
+    subjects and bodies cut to ``ingest.max_text_chars``.
     """
 
     tickets: pd.DataFrame
@@ -43,6 +59,9 @@ class ValidationResult:
     rejects: pd.DataFrame
     input_rows: dict[str, int] = field(default_factory=dict)
     source: str = ""
+    after_as_of: dict[str, int] = field(default_factory=dict)
+    texts_cut: int = 0
+    warnings: tuple[str, ...] = ()
 
     @property
     def rejected_rows(self) -> int:
@@ -58,14 +77,32 @@ class ValidationResult:
         return self.rejected_rows / self.total_input_rows if self.total_input_rows else 0.0
 
     def summary(self) -> str:
-        """One line per table: input = clean + rejected."""
+        """One line per table: input = clean + rejected (+ after as-of); then texts cut, if any."""
         parts = []
         for name, clean in ((contract.TICKETS, self.tickets), (contract.EVENTS, self.events)):
             rejected = int((self.rejects["table"] == name).sum())
+            unseen = self.after_as_of.get(name, 0)
             parts.append(
                 f"{name}: {self.input_rows.get(name, 0)} rows = {len(clean)} clean + {rejected} rejected"
+                + (f" + {unseen} after as-of" if unseen else "")
             )
+        if self.texts_cut:
+            parts.append(f"{self.texts_cut} long texts cut to ingest.max_text_chars")
         return "; ".join(parts)
+
+
+@dataclass
+class _Run:
+    """What one ingest run checks against, and what it counts on the way."""
+
+    rejects: _Rejects
+    settings: IngestParams
+    now: pd.Timestamp
+    future_limit: pd.Timestamp | None  # None with --as-of: later rows are cut, not rejected
+    warnings: list[str] = field(default_factory=list)
+    stamps: int = 0
+    after_clock: int = 0
+    texts_cut: int = 0
 
 
 class _Rejects:
@@ -93,42 +130,76 @@ class _Rejects:
                 {"table": pd.Series(dtype=str), "file": pd.Series(dtype=str),
                  "line": pd.Series(dtype="int64"), "reason": pd.Series(dtype=str)}
             )
-        return pd.concat(self._frames, ignore_index=True).sort_values(
-            ["table", "line"], kind="stable", ignore_index=True
+        # Tickets first: a rejected ticket row is the cause of its events' "unknown ticket_id".
+        frame = pd.concat(self._frames, ignore_index=True)
+        order = frame["table"].map({contract.TICKETS: 0, contract.EVENTS: 1})
+        return frame.assign(_order=order).sort_values(["_order", "line"], kind="stable", ignore_index=True).drop(
+            columns="_order"
         )
 
 
 def load_export(
     export_dir: str | Path,
-    early_event_tolerance_minutes: float = DEFAULT_EARLY_EVENT_TOLERANCE_MINUTES,
+    ingest: IngestParams | float = IngestParams(),
+    *,
+    as_of: pd.Timestamp | str | None = None,
+    now: pd.Timestamp | str | None = None,
 ) -> ValidationResult:
     """Read and validate an export directory (CSV, Parquet or a Zendesk API dump).
 
     Parameters
     ----------
     export_dir : directory holding ``tickets`` and ``events`` tables.
-    early_event_tolerance_minutes : events stamped up to this many minutes before
-        their ticket's ``created_at`` are kept (clock skew); earlier ones are rejected.
+    ingest : the ``ingest`` params (a number is taken as ``early_event_tolerance_minutes``,
+        the other settings at their defaults).
+    as_of : back-test moment. Rows stamped after it are left out and counted in
+        ``after_as_of`` (neither rejected nor failing). Without it, a timestamp later
+        than ``now`` plus ``ingest.future_tolerance_minutes`` is rejected, so the
+        default as-of (the latest timestamp) is never a typo in the future.
+    now : the wall clock (default: the current time); tests pass a fixed moment.
     """
+    settings = ingest if isinstance(ingest, IngestParams) else IngestParams(
+        early_event_tolerance_minutes=ingest
+    )
     export_dir = Path(export_dir)
+    clock = _utc(now) if now is not None else pd.Timestamp.now(tz="UTC")
+    moment = _utc(as_of) if as_of is not None else None
+    run = _Run(
+        rejects=_Rejects(), settings=settings, now=clock,
+        future_limit=None if moment is not None else clock + pd.Timedelta(minutes=settings.future_tolerance_minutes),
+    )
     if (export_dir / CANONICAL_MARKER).is_file():
-        return _load_canonical(export_dir)
-    raw_tickets, tickets_file, raw_events, events_file = _read_raw_export(export_dir)
-    rejects = _Rejects()
-    tickets = _clean_tickets(raw_tickets, tickets_file, rejects)
-    events = _clean_events(
-        raw_events, events_file, tickets, rejects, early_event_tolerance_minutes
-    )
+        tickets, events, rejects, input_rows = _load_canonical(export_dir)
+        tickets, events = _bound_texts(tickets, events, run)
+    else:
+        raw_tickets, tickets_file, raw_events, events_file = _read_raw_export(export_dir, run)
+        input_rows = {contract.TICKETS: len(raw_tickets), contract.EVENTS: len(raw_events)}
+        tickets = _clean_tickets(raw_tickets, tickets_file, run)
+        del raw_tickets
+        events = _clean_events(raw_events, events_file, tickets, run)
+        del raw_events
+        rejects = run.rejects.frame()
+        _warn_about_content(tickets, tickets_file, events, events_file, input_rows, run)
+    tickets, events, after_as_of = _cut_at(tickets, events, moment)
+    if run.texts_cut:
+        run.warnings.append(
+            f"{run.texts_cut} texts (subjects or message bodies) longer than {settings.max_text_chars} "
+            "characters were cut to that length (ingest.max_text_chars)"
+        )
+    for message in run.warnings:
+        _LOG.warning(message)
     return ValidationResult(
-        tickets=tickets,
-        events=events,
-        rejects=rejects.frame(),
-        input_rows={contract.TICKETS: len(raw_tickets), contract.EVENTS: len(raw_events)},
-        source=str(export_dir),
+        tickets=tickets, events=events, rejects=rejects, input_rows=input_rows, source=str(export_dir),
+        after_as_of=after_as_of, texts_cut=run.texts_cut, warnings=tuple(run.warnings),
     )
 
 
-def _load_canonical(export_dir: Path) -> ValidationResult:
+def _utc(moment: pd.Timestamp | str) -> pd.Timestamp:
+    moment = pd.Timestamp(moment)
+    return moment.tz_localize("UTC") if moment.tzinfo is None else moment.tz_convert("UTC")
+
+
+def _load_canonical(export_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, int]]:
     """Reload tables written by :func:`validate_export` without parsing them again."""
     marker = json.loads((export_dir / CANONICAL_MARKER).read_text())
     if marker.get("format") != CANONICAL_FORMAT:
@@ -140,13 +211,10 @@ def _load_canonical(export_dir: Path) -> ValidationResult:
     rejects_file = export_dir / "rejects.csv"
     rejects = pd.read_csv(rejects_file, dtype={"table": str, "file": str, "reason": str}) if (
         rejects_file.is_file()) else _Rejects().frame()
-    return ValidationResult(
-        tickets=tickets, events=events, rejects=rejects,
-        input_rows={k: int(v) for k, v in marker["input_rows"].items()}, source=str(export_dir),
-    )
+    return tickets, events, rejects, {k: int(v) for k, v in marker["input_rows"].items()}
 
 
-def _read_raw_export(export_dir: Path) -> tuple[pd.DataFrame, Path, pd.DataFrame, Path]:
+def _read_raw_export(export_dir: Path, run: _Run) -> tuple[pd.DataFrame, Path, pd.DataFrame, Path]:
     if any((export_dir / f"tickets{suffix}").is_file() for suffix in (".json", ".jsonl")):
         from pipeline.sources import (
             zendesk_read,  # only Zendesk dumps need the JSON reader
@@ -162,15 +230,35 @@ def _read_raw_export(export_dir: Path) -> tuple[pd.DataFrame, Path, pd.DataFrame
         return tickets, tickets_file, events, events_file
     tickets_file = find_table(export_dir, contract.TICKETS)
     events_file = find_table(export_dir, contract.EVENTS)
-    return read_raw_table(tickets_file), tickets_file, read_raw_table(events_file), events_file
+    return _read_table(tickets_file, run), tickets_file, _read_table(events_file, run), events_file
+
+
+def _read_table(path: Path, run: _Run) -> pd.DataFrame:
+    """One table as text; a CSV with ``;`` or tab separators is read as such, and says so."""
+    if path.name.lower().endswith(".parquet"):
+        return read_raw_table(path)
+    delimiter = run.settings.delimiter
+    how = "--delimiter / ingest.delimiter"
+    if delimiter == "auto":
+        delimiter = detect_delimiter(path, run.settings.encoding)
+        how = "detected from the header line; pass --delimiter to choose"
+    if delimiter != ",":
+        run.warnings.append(
+            f"{path.name}: fields separated by {DELIMITER_NAMES.get(delimiter, repr(delimiter))} ({how})"
+        )
+    return read_raw_table(path, encoding=run.settings.encoding, delimiter=delimiter)
 
 
 def _require_columns(frame: pd.DataFrame, required: tuple[str, ...], source: Path) -> None:
     missing = [c for c in required if c not in frame.columns]
     if missing:
+        found = [c for c in frame.columns if c != "_line"]
+        hint = ""
+        if len(found) == 1 and any(sep in found[0] for sep in (";", "\t", "|")):
+            hint = "; the header looks separated by another character: pass --delimiter"
         raise ExportError(
             f"{source}: missing required column {missing[0]!r} "
-            f"(required: {', '.join(required)}; found: {', '.join(c for c in frame.columns if c != '_line')})"
+            f"(required: {', '.join(required)}; found: {', '.join(found)}){hint}"
         )
 
 
@@ -181,10 +269,73 @@ def _text(frame: pd.DataFrame, column: str) -> pd.Series:
     return frame[column].astype(str).str.strip()
 
 
+def _bounded(text: pd.Series, run: _Run) -> pd.Series:
+    """``text`` with values longer than ``max_text_chars`` cut, before any text work; counts the cuts.
+
+    Only the long values are sliced: one length pass over the column, no Python per row.
+    """
+    limit = run.settings.max_text_chars
+    long = (text.str.len() > limit).fillna(False).to_numpy(dtype=bool)
+    cut = int(long.sum())
+    if not cut:
+        return text
+    run.texts_cut += cut
+    text = text.copy()
+    text[long] = text[long].str.slice(0, limit)
+    return text
+
+
+def _bound_texts(tickets: pd.DataFrame, events: pd.DataFrame, run: _Run) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The same cut for canonical tables (written before a smaller limit was set)."""
+    out = []
+    for name, frame in ((contract.TICKETS, tickets), (contract.EVENTS, events)):
+        column = TEXT_COLUMNS[name]
+        if column in frame.columns and len(frame):
+            bounded = _bounded(frame[column], run)
+            if bounded is not frame[column]:
+                frame = frame.assign(**{column: bounded})
+        out.append(frame)
+    return out[0], out[1]
+
+
 def _parse_timestamps(text: pd.Series) -> pd.Series:
     """ISO-8601 text to UTC timestamps; a value without offset is taken as UTC. Bad text -> NaT."""
     stamps = pd.to_datetime(text.where(text != ""), utc=True, format="ISO8601", errors="coerce")
     return stamps.astype("datetime64[ns, UTC]")
+
+
+def _timestamp_reason(column: str, text: pd.Series) -> Callable[[pd.Series], pd.Series]:
+    """Reasons for unparseable timestamps, with a hint for the two usual mistakes (built for rejected rows only)."""
+    def reason(rows: pd.Series) -> pd.Series:
+        bad = text[rows]
+        hint = np.select(
+            [bad.str.fullmatch(r"[+-]?\d+(\.\d*)?").to_numpy(dtype=bool), bad.str.contains("/").to_numpy(dtype=bool)],
+            [f" (a bare number: epoch time? write ISO-8601 such as {_ISO_EXAMPLE})",
+             f" (day/month order is ambiguous: write ISO-8601 such as {_ISO_EXAMPLE})"],
+            "",
+        )
+        return f"{column} " + bad.map(repr) + " is not an ISO-8601 timestamp" + hint
+
+    return reason
+
+
+def _check_time(
+    keep: pd.Series, stamps: pd.Series, text: pd.Series, column: str, table: str, source: Path,
+    lines: pd.Series, run: _Run,
+) -> pd.Series:
+    """Count stamps after the wall clock; without as-of, reject those beyond the tolerance."""
+    run.stamps += int(stamps.notna().sum())
+    run.after_clock += int((stamps > run.now).sum())
+    if run.future_limit is None:
+        return keep
+    tolerance = run.settings.future_tolerance_minutes
+    return _reject_where(
+        keep, stamps > run.future_limit,
+        lambda rows: f"{column} stamped in the future: " + text[rows]
+        + f" (clock {run.now:%Y-%m-%dT%H:%M:%SZ}, tolerance {tolerance:g} minutes; "
+        "a time-zone mistake? back-tests pass --as-of)",
+        table, source, lines, run.rejects,
+    )
 
 
 def _reject_where(
@@ -217,11 +368,12 @@ def _vocabulary_check(
     return normalised, (bad, reason)
 
 
-def _clean_tickets(raw: pd.DataFrame, source: Path, rejects: _Rejects) -> pd.DataFrame:
+def _clean_tickets(raw: pd.DataFrame, source: Path, run: _Run) -> pd.DataFrame:
     _require_columns(raw, contract.TICKET_REQUIRED, source)
     lines = raw["_line"]
     keep = pd.Series(True, index=raw.index)
     table = contract.TICKETS
+    rejects = run.rejects
 
     ticket_id = _text(raw, "ticket_id")
     keep = _reject_where(keep, ticket_id == "", "empty ticket_id", table, source, lines, rejects)
@@ -229,17 +381,16 @@ def _clean_tickets(raw: pd.DataFrame, source: Path, rejects: _Rejects) -> pd.Dat
     created_text = _text(raw, "created_at")
     created_at = _parse_timestamps(created_text)
     keep = _reject_where(
-        keep, created_at.isna(),
-        lambda rows: "created_at " + created_text[rows].map(repr) + " is not an ISO-8601 timestamp",
-        table, source, lines, rejects,
+        keep, created_at.isna(), _timestamp_reason("created_at", created_text), table, source, lines, rejects
     )
+    keep = _check_time(keep, created_at, created_text, "created_at", table, source, lines, run)
     sat_text = _text(raw, "satisfaction_at")
     satisfaction_at = _parse_timestamps(sat_text)
     keep = _reject_where(
-        keep, satisfaction_at.isna() & (sat_text != ""),
-        lambda rows: "satisfaction_at " + sat_text[rows].map(repr) + " is not an ISO-8601 timestamp",
+        keep, satisfaction_at.isna() & (sat_text != ""), _timestamp_reason("satisfaction_at", sat_text),
         table, source, lines, rejects,
     )
+    keep = _check_time(keep, satisfaction_at, sat_text, "satisfaction_at", table, source, lines, run)
 
     normalised: dict[str, pd.Series] = {}
     for column, allowed, allow_empty in (
@@ -271,7 +422,7 @@ def _clean_tickets(raw: pd.DataFrame, source: Path, rejects: _Rejects) -> pd.Dat
             "requester_id": _text(raw, "requester_id").replace("", None),
             "group": _text(raw, "group").replace("", None),
             "assignee": _text(raw, "assignee").replace("", None),
-            "subject": _text(raw, "subject"),
+            "subject": _bounded(_text(raw, "subject"), run),
             "satisfaction": normalised["satisfaction"].replace("", None),
             "satisfaction_at": satisfaction_at,
         }
@@ -282,22 +433,19 @@ def _clean_tickets(raw: pd.DataFrame, source: Path, rejects: _Rejects) -> pd.Dat
     return tickets[keep.to_numpy()].reset_index(drop=True)
 
 
-def _clean_events(
-    raw: pd.DataFrame, source: Path, tickets: pd.DataFrame, rejects: _Rejects,
-    early_event_tolerance_minutes: float,
-) -> pd.DataFrame:
+def _clean_events(raw: pd.DataFrame, source: Path, tickets: pd.DataFrame, run: _Run) -> pd.DataFrame:
     _require_columns(raw, contract.EVENT_REQUIRED, source)
     lines = raw["_line"]
     keep = pd.Series(True, index=raw.index)
     table = contract.EVENTS
+    rejects = run.rejects
+    early_event_tolerance_minutes = run.settings.early_event_tolerance_minutes
 
     ticket_id = _text(raw, "ticket_id")
     at_text = _text(raw, "at")
     at = _parse_timestamps(at_text)
-    keep = _reject_where(
-        keep, at.isna(), lambda rows: "at " + at_text[rows].map(repr) + " is not an ISO-8601 timestamp",
-        table, source, lines, rejects,
-    )
+    keep = _reject_where(keep, at.isna(), _timestamp_reason("at", at_text), table, source, lines, rejects)
+    keep = _check_time(keep, at, at_text, "at", table, source, lines, run)
     actor, (bad, reason) = _vocabulary_check(_text(raw, "actor"), contract.ACTORS, "actor", False)
     keep = _reject_where(keep, bad, reason, table, source, lines, rejects)
     kind, (bad, reason) = _vocabulary_check(_text(raw, "kind"), contract.EVENT_KINDS, "kind", False)
@@ -319,10 +467,12 @@ def _clean_events(
         )
     value = value.where(~kind.isin(("status", "priority")), value.str.lower())
 
-    created_by_ticket = pd.Series(
-        tickets["created_at"].to_numpy(), index=pd.Index(tickets["ticket_id"].to_numpy())
-    )
-    created_at = ticket_id.map(created_by_ticket)
+    # Ticket ids are unique among clean tickets; -1 (unknown ticket) takes NaT, and the
+    # column stays a timestamp even when no ticket row survived.
+    position = pd.Index(tickets["ticket_id"]).get_indexer(ticket_id)
+    created_at = pd.Series(
+        tickets["created_at"].array.take(position, allow_fill=True), index=raw.index
+    ).astype("datetime64[ns, UTC]")
     keep = _reject_where(
         keep, created_at.isna(), lambda rows: "event for unknown ticket_id " + ticket_id[rows].map(repr),
         table, source, lines, rejects,
@@ -342,7 +492,7 @@ def _clean_events(
             "actor": actor,
             "kind": kind,
             "value": value.replace("", None),
-            "body": raw["body"].astype(str) if "body" in raw.columns else "",
+            "body": _bounded(raw["body"].astype(str), run) if "body" in raw.columns else "",
         }
     )
     extra = [c for c in raw.columns if c not in contract.EVENT_COLUMNS and c != "_line"]
@@ -353,3 +503,43 @@ def _clean_events(
     events["actor"] = pd.Categorical(events["actor"], categories=contract.ACTORS)
     events["kind"] = pd.Categorical(events["kind"], categories=contract.EVENT_KINDS)
     return events
+
+
+def _cut_at(
+    tickets: pd.DataFrame, events: pd.DataFrame, as_of: pd.Timestamp | None
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
+    """Leave out what a back-test as of ``as_of`` cannot see: later tickets, later events, their events."""
+    if as_of is None:
+        return tickets, events, {}
+    seen_tickets = (tickets["created_at"] <= as_of).to_numpy()
+    seen_events = ((events["at"] <= as_of) & events["ticket_id"].isin(tickets["ticket_id"][seen_tickets])).to_numpy()
+    after = {contract.TICKETS: int((~seen_tickets).sum()), contract.EVENTS: int((~seen_events).sum())}
+    if not any(after.values()):
+        return tickets, events, after
+    return tickets[seen_tickets].reset_index(drop=True), events[seen_events].reset_index(drop=True), after
+
+
+def _warn_about_content(
+    tickets: pd.DataFrame, tickets_file: Path, events: pd.DataFrame, events_file: Path,
+    input_rows: dict[str, int], run: _Run,
+) -> None:
+    """Warnings about a whole export (never about one row): empty tables, the clock, unused ticket-row values."""
+    for name, source in ((contract.TICKETS, tickets_file), (contract.EVENTS, events_file)):
+        if not input_rows[name]:
+            run.warnings.append(f"{source.name}: no {name} rows (only a header)")
+    share = run.after_clock / run.stamps if run.stamps else 0.0
+    if share > run.settings.future_warning_share:
+        run.warnings.append(
+            f"{run.after_clock} of {run.stamps} timestamps ({share:.1%}) are later than the clock "
+            f"({run.now:%Y-%m-%d %H:%M} UTC): a time-zone mistake? timestamps without an offset are read as UTC"
+        )
+    kinds = events["kind"].value_counts()  # categorical: counted on codes, no text pass
+    present = set(kinds.index[kinds.to_numpy() > 0].astype(str))
+    for column, features in FIELD_FEATURES.items():
+        on_rows = int(tickets[column].notna().sum())
+        if on_rows and column not in present:
+            run.warnings.append(
+                f"{tickets_file.name}: {on_rows} ticket rows have {column} set but {events_file.name} has no "
+                f"{column} events, so {features} will be empty: a ticket row holds only the end-of-export "
+                f"value; the history comes from {column} events"
+            )

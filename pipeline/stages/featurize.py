@@ -28,7 +28,7 @@ def featurize(
     ``params.snapshots``, one row per (ticket, moment).
     """
     moment = parse_as_of(as_of)  # a wrong --as-of fails before the export is read
-    export = load_export(export_dir, params.ingest.early_event_tolerance_minutes)
+    export = load_export(export_dir, params.ingest, as_of=moment)
     hours = BusinessHours.from_params(params.business_hours)
     if snapshots:
         table = snapshot_features(export.tickets, export.events, params.snapshots, hours)

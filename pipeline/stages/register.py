@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.evaluation import risk_section, risk_test_metrics, test_rows
+from models.evaluation import held_out_rows, risk_section, risk_test_metrics
 from models.gate import GateDecision, auc_lower_bound, decide, flatten
 from models.store import (
     NO_CHAMPION_FILE,
@@ -55,7 +55,7 @@ def register(
 
     # The champion is judged on this model's test rows: the same tickets, the same features.
     data, _ = load_evaluation_data(model, None, None, params)
-    test = test_rows(data)
+    test = held_out_rows(data)
     registry = Registry(name)
     champion_version = registry.champion_version()
     champion_value = None

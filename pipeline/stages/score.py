@@ -21,10 +21,11 @@ from features.build import latest_timestamp
 from models.scoring import score_tickets
 from models.store import NO_CHAMPION_FILE, TriageModel, data_fingerprint
 from pipeline.core import contract
-from pipeline.core.errors import ExportError
+from pipeline.core.errors import ExportError, RejectLimitError
 from pipeline.core.io import atomic_path, parse_as_of
 from pipeline.core.params import Params
-from pipeline.sinks.writeback import default_database_url, write_queue
+from pipeline.sinks.writeback import check_database_url, default_database_url, write_queue
+from pipeline.sinks.zendesk_payload import risk_field_warning
 from pipeline.sources.ingest import load_export
 
 
@@ -95,6 +96,9 @@ def score(
         raise ExportError(f"{out_file}: output must end in .csv or .parquet")
     limit = max_reject_rate if max_reject_rate is not None else params.ingest.max_reject_rate
     requested_as_of = parse_as_of(as_of)
+    database = default_database_url(out_file) if db_url is None else (db_url or None)
+    if database:
+        check_database_url(database)  # a wrong --db fails before any work, not after scoring
     if not Path(export_dir).is_dir():
         raise ExportError(f"{export_dir}: export directory not found")
     with scoring_lock(out_file):
@@ -102,10 +106,10 @@ def score(
         with step("loading model"):  # cheap, so a wrong model path fails before the export is read
             model = load_model(model_dir, model_uri)
         with step("validating export"):
-            export = load_export(export_dir, params.ingest.early_event_tolerance_minutes)
+            export = load_export(export_dir, params.ingest, as_of=requested_as_of)
         if export.reject_rate > limit:
             first = export.rejects.iloc[0]
-            raise ExportError(
+            raise RejectLimitError(
                 f"{export_dir}: {export.rejected_rows} rows rejected ({export.reject_rate:.2%} > limit {limit:.2%}); "
                 f"nothing written. First: {first['file']} line {first['line']}: {first['reason']}"
             )
@@ -113,9 +117,10 @@ def score(
         with step("scoring"):
             scored = score_tickets(model, export.tickets, export.events, moment, params, all_tickets)
         batches = _zendesk_batches(scored, model, params) if zendesk_payload else None
+        if batches is not None and (warning := risk_field_warning(params.zendesk.risk_field_id)):
+            echo(warning)
 
         # Everything that can fail on the data has run; now write: file (staged), database, payload.
-        database = default_database_url(out_file) if db_url is None else (db_url or None)
         with step("writing outputs"), atomic_path(out_file) as tmp_file:
             _write_scored(scored, tmp_file, out_file.suffix)
             if database:
@@ -124,7 +129,7 @@ def score(
                     "export_fingerprint": data_fingerprint(export.tickets, export.events),
                     "tickets_scored": len(scored), "p1_tickets": int((scored["tier"] == "P1").sum()),
                     "rejected_rows": export.rejected_rows,
-                })
+                }, history_runs=params.history.retention_runs)
             if batches is not None:
                 from pipeline.sinks.zendesk_payload import write_update_many_payload
 

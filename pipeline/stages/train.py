@@ -1,8 +1,15 @@
-"""Stage `train`: fit the risk and urgency models on the oldest tickets, write a model directory."""
+"""Stage `train`: fit the risk and urgency models on the oldest tickets, write a model directory.
+
+The urgency model and the text scores are optional parts: an export whose team never
+varies ticket priority, or that has no text at all (no subjects, no message bodies),
+still trains a risk model. model.json then says ``"urgency_model": null`` /
+``"text_model": null`` and ``skipped`` gives the reason; the run prints it too.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import lightgbm
@@ -10,9 +17,10 @@ import numpy as np
 import pandas as pd
 import sklearn
 
-from features.build import CATEGORICAL_FEATURES, FEATURE_NAMES
+from features.build import CATEGORICAL_FEATURES, FEATURE_NAMES, OPENING_TEXT
 from models.dataset import build_training_data
 from models.store import (
+    URGENCY_FILE,
     URGENCY_LEVELS,
     TriageModel,
     categorical_levels_of,
@@ -21,8 +29,8 @@ from models.store import (
     prepare_matrix,
 )
 from models.target import Target
-from models.text_model import TEXT_SCORE_COLUMNS, fit_text_scores
-from models.training import URGENCY_EXCLUDED, check_eligibility, fit_risk, fit_urgency
+from models.text_model import TEXT_MODEL_FILES, TEXT_SCORE_COLUMNS, fit_text_scores, has_text
+from models.training import URGENCY_EXCLUDED, check_eligibility, fit_risk, fit_urgency, urgency_skip_reason
 from pipeline import __version__
 from pipeline.core.params import Params
 from pipeline.sources.ingest import load_export
@@ -33,6 +41,7 @@ class TrainResult:
     model: TriageModel
     risk_rows: int
     urgency_rows: int
+    skipped: dict[str, str] = field(default_factory=dict)  # model part -> why it was not trained
 
 
 def train(
@@ -41,16 +50,18 @@ def train(
     snapshots_file: str | Path | None = None,
     target: str | None = None,
     params: Params | None = None,
+    echo: Callable[[str], None] = print,
 ) -> TrainResult:
     """Train both models on ``export_dir`` and save them to ``model_dir``.
 
     ``snapshots_file``: the `featurize --snapshots` output to reuse (else built here).
-    ``target``: ``COLUMN=BAD_VALUE`` overriding ``params.target``.
+    ``target``: ``COLUMN=BAD_VALUE`` overriding ``params.target``. ``echo`` gets one line
+    per optional part not trained (urgency model, text scores) and why.
     """
     params = params or Params()
     chosen = Target.parse(target) if target else Target.from_params(params.target)
     chosen = chosen.with_unlabel([window.model_dump() for window in params.target.unlabel])
-    export = load_export(export_dir, params.ingest.early_event_tolerance_minutes)
+    export = load_export(export_dir, params.ingest)
     snapshots = pd.read_parquet(snapshots_file) if snapshots_file else None
     data = build_training_data(export.tickets, export.events, chosen, params, snapshots)
 
@@ -64,8 +75,14 @@ def train(
         params.train.min_labelled_tickets, params.train.min_bad_tickets,
         chosen.name,
     )
+    skipped: dict[str, str] = {}
     text_model = None
-    if params.text_model.enabled:
+    if not params.text_model.enabled:
+        skipped["text_model"] = "disabled (params text_model.enabled)"
+    elif not has_text(train_rows[OPENING_TEXT].to_numpy(dtype=object)):
+        # Constant text scores would teach the trees nothing; leave the part out instead.
+        skipped["text_model"] = "the training period has no ticket text (no subjects, no customer messages)"
+    else:
         urgency_code = pd.Categorical(urgency["urgency"], categories=URGENCY_LEVELS).codes
         text_model, risk, urgency = fit_text_scores(risk, urgency, urgency_code, params.text_model)
         risk_features += [c for c in TEXT_SCORE_COLUMNS if c not in exclude]
@@ -77,8 +94,10 @@ def train(
     )
 
     urgency_booster = None
-    urgency_train = urgency[urgency["period"] == "train"]
-    if urgency_train["urgency"].nunique() >= 2 and (urgency["period"] == "valid").any():
+    no_urgency = urgency_skip_reason(urgency)
+    if no_urgency is not None:
+        skipped["urgency_model"] = no_urgency
+    else:
         urgency_levels = {k: v for k, v in levels.items() if k in urgency_features}
         urgency_booster = fit_urgency(
             prepare_matrix(urgency, urgency_features, urgency_levels), urgency["urgency"].to_numpy(),
@@ -110,6 +129,9 @@ def train(
         },
         "risk_best_iteration": int(risk_fit.best_iteration),
         "urgency_best_iteration": int(urgency_booster.best_iteration) if urgency_booster else None,
+        "urgency_model": URGENCY_FILE if urgency_booster is not None else None,
+        "text_model": TEXT_MODEL_FILES[0] if text_model is not None else None,
+        "skipped": skipped,
         "calibration": {"method": risk_fit.calibrator.method,
                         "brier_platt": risk_fit.calibrator.brier_platt,
                         "brier_isotonic": risk_fit.calibrator.brier_isotonic},
@@ -120,4 +142,7 @@ def train(
     }
     model = TriageModel(risk_fit.booster, risk_fit.calibrator, urgency_booster, meta, text_model)
     model.save(model_dir)
-    return TrainResult(model=model, risk_rows=len(risk), urgency_rows=len(urgency))
+    for part, reason in skipped.items():
+        if part != "text_model" or params.text_model.enabled:
+            echo(f"note: trained without the {part.replace('_', ' ')}: {reason}")
+    return TrainResult(model=model, risk_rows=len(risk), urgency_rows=len(urgency), skipped=skipped)

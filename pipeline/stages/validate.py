@@ -20,7 +20,7 @@ from pipeline.sources.ingest import (
 
 def validate_export(export_dir: str | Path, out_dir: str | Path | None, ingest: IngestParams) -> ValidationResult:
     """Validate ``export_dir``; with ``out_dir``, write the canonical tables and the rejects there."""
-    result = load_export(export_dir, ingest.early_event_tolerance_minutes)
+    result = load_export(export_dir, ingest)
     if out_dir is not None:
         out_dir = Path(out_dir)
         write_table(result.tickets, out_dir / "tickets.parquet")

@@ -15,7 +15,8 @@ def moments_of(tickets, events, **settings):
     defaults = SnapshotsParams()
     return snapshot_moments(tickets, events, **{
         "moments": defaults.moments, "max_per_ticket": defaults.max_per_ticket,
-        "opening_window_minutes": defaults.opening_window_minutes, **settings})
+        "opening_window_minutes": defaults.opening_window_minutes, "daily_local_time": defaults.daily_local_time,
+        "timezone": "UTC", **settings})
 
 
 @pytest.fixture
@@ -104,3 +105,81 @@ def test_snapshots_of_an_export_without_any_rating():
     # B's opening (10:05) is capped at the export's last moment, 10:00, the time of its group
     # event: the two merge and the first kind listed (opening) is kept.
     assert snaps[snaps["ticket_id"] == "B"]["moment"].tolist() == ["opening"]
+
+
+def _hand_export(rows_tickets, rows_events):
+    tickets = pd.DataFrame(rows_tickets, columns=["ticket_id", "created_at", "satisfaction_at"])
+    for column in ("created_at", "satisfaction_at"):
+        tickets[column] = pd.to_datetime(tickets[column], utc=True)
+    events = pd.DataFrame(rows_events, columns=["ticket_id", "at", "actor", "kind", "value"])
+    events["at"] = pd.to_datetime(events["at"], utc=True)
+    return tickets, events
+
+
+def test_daily_moments_by_hand():
+    # Export ends Fri 2026-03-06 12:00 UTC. Nightly run at 05:30 UTC.
+    tickets, events = _hand_export(
+        [("A", "2026-03-02T10:00Z", None),   # Mon 10:00, solved Wed 12:00
+         ("B", "2026-03-02T04:00Z", None),   # Mon 04:00, solved Tue 03:00, reopened Thu 09:00, open at export
+         ("C", "2026-03-05T06:00Z", "2026-03-06T05:00Z")],  # rated Fri 05:00: no moment at/after the rating
+        [("A", "2026-03-04T12:00Z", "agent", "status", "solved"),
+         ("B", "2026-03-03T03:00Z", "agent", "status", "solved"),
+         ("B", "2026-03-05T09:00Z", "customer", "status", "open"),
+         ("C", "2026-03-05T06:00Z", "customer", "message", ""),
+         ("C", "2026-03-06T12:00Z", "agent", "note", "")],
+    )
+    moments = moments_of(tickets, events, moments=["daily"], max_per_ticket=10)
+    got = {t: sorted(str(x) for x in g["as_of"]) for t, g in moments.groupby("ticket_id")}
+    assert got == {
+        "A": ["2026-03-03 05:30:00+00:00", "2026-03-04 05:30:00+00:00"],
+        # Mon 05:30 (open, after creation at 04:00); Tue-Thu 05:30 solved; Fri 05:30 open again.
+        "B": ["2026-03-02 05:30:00+00:00", "2026-03-06 05:30:00+00:00"],
+    }
+    assert set(moments["moment"]) == {"daily"}
+
+
+def test_daily_moments_follow_the_local_clock_and_cap_per_ticket():
+    # Created 2026-01-01 00:00 UTC, never solved, export 2026-03-01: 59 candidate days in Seoul (UTC+9).
+    tickets, events = _hand_export(
+        [("L", "2026-01-01T00:00Z", None)],
+        [("L", "2026-03-01T00:00Z", "agent", "note", "")],
+    )
+    moments = moments_of(tickets, events, moments=["daily"], max_per_ticket=4, timezone="Asia/Seoul")
+    local = pd.DatetimeIndex(moments["as_of"]).tz_convert("Asia/Seoul")
+    assert len(moments) == 4  # evenly spaced, first and last kept
+    assert set(local.strftime("%H:%M")) == {"05:30"}
+    assert local[0].strftime("%Y-%m-%d") == "2026-01-02" and local[-1].strftime("%Y-%m-%d") == "2026-03-01"
+
+
+def _reference_daily(tickets, events, export_at, timezone):
+    """Per ticket, slowly: every local 05:30 after creation, up to the end, when the latest status is open."""
+    out = set()
+    for ticket in tickets.itertuples():
+        status = events[(events["ticket_id"] == ticket.ticket_id) & (events["kind"] == "status")].sort_values(
+            "at", kind="stable")
+        end = export_at
+        if len(status) and status["value"].iloc[-1] in ("solved", "closed"):
+            end = status["at"].iloc[-1]
+        day = ticket.created_at.tz_convert(timezone).normalize().tz_localize(None)
+        while True:
+            moment = (day + pd.Timedelta(hours=5, minutes=30)).tz_localize(timezone).tz_convert("UTC")
+            if moment > end:
+                break
+            before = status[status["at"] <= moment]
+            if moment > ticket.created_at and (before.empty or before["value"].iloc[-1] not in ("solved", "closed")):
+                out.add((ticket.ticket_id, moment))
+            day += pd.Timedelta(days=1)
+    return out
+
+
+def test_daily_moments_equal_a_plain_reference_on_a_simulated_export():
+    from pipeline.sources.simulator import simulate
+
+    sim = simulate(250, seed=4, days=15)
+    export_at = sim.export_at
+    tickets = sim.tickets.assign(satisfaction_at=pd.Series(pd.NaT, index=sim.tickets.index, dtype="datetime64[ns, UTC]"))  # rating cut: tested above
+    fast = moments_of(tickets, sim.events, moments=["daily"], max_per_ticket=1000, timezone="Europe/Berlin")
+    got = set(zip(fast["ticket_id"], fast["as_of"]))
+    expected = _reference_daily(tickets, sim.events, export_at, "Europe/Berlin")
+    assert len(expected) > 100
+    assert got == expected

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.policy import PriorityPolicy, more_urgent, rank_queue
+from models.policy import PriorityPolicy, more_urgent, rank_queue, sla_urgency
 from pipeline.core.errors import UserError
 from pipeline.core.params import PolicyParams, load_params, parse_params
 from tests.models.conftest import REPO_ROOT
@@ -23,6 +23,33 @@ def test_weights_are_normalised():
     policy = PriorityPolicy.from_params(PolicyParams(weights={"risk": 2, "urgency": 1, "sla": 1}))
     # 100 * (2 * 0.6 + 1 * 0.5 + 1 * 0.25) / 4
     assert policy.priority_score(np.array([0.6]), np.array([0.5]), np.array([0.25])) == pytest.approx([48.75])
+
+
+def test_without_urgency_the_weight_leaves_numerator_and_denominator():
+    policy = PriorityPolicy()  # weights 0.5 / 0.3 / 0.2
+    # 100 * (0.5 * 0.6 + 0.2 * 0.25) / (0.5 + 0.2) = 100 * 0.35 / 0.7
+    score = policy.priority_score(np.array([0.6, 0.0, 1.0]), None, np.array([0.25, 0.0, 1.0]))
+    assert score == pytest.approx([50.0, 0.0, 100.0])
+    # Per row: a NaN p_urgent drops the weight for that row only.
+    mixed = policy.priority_score(np.array([0.6, 0.6]), np.array([0.5, np.nan]), np.array([0.25, 0.25]))
+    assert mixed == pytest.approx([50.0, 50.0])
+    mixed = policy.priority_score(np.array([0.6, 0.6]), np.array([1.0, np.nan]), np.array([0.25, 0.25]))
+    assert mixed == pytest.approx([65.0, 50.0])  # 100 * (0.30 + 0.30 + 0.05)
+
+
+def test_urgency_only_weights_without_urgency_are_a_user_error():
+    policy = PriorityPolicy.from_params(PolicyParams(weights={"risk": 0, "urgency": 1, "sla": 0}))
+    assert policy.priority_score(np.array([0.6]), np.array([0.5]), np.array([0.25])) == pytest.approx([50.0])
+    with pytest.raises(UserError, match="policy.weights: only urgency has a weight"):
+        policy.priority_score(np.array([0.6]), None, np.array([0.25]))
+
+
+def test_sla_urgency_without_a_prediction_is_the_agents_priority_else_normal():
+    agent = np.array(["low", "urgent", None, "bogus", "", "high"], dtype=object)
+    # Unlike more_urgent, an agent's "low" is kept: there is no prediction to be more urgent.
+    assert sla_urgency(None, agent).tolist() == ["low", "urgent", "normal", "normal", "normal", "high"]
+    predicted = np.array(["high", "low", "low", "urgent", "normal", "low"], dtype=object)
+    assert sla_urgency(predicted, agent).tolist() == more_urgent(predicted, agent).tolist()
 
 
 def test_sla_pressure_by_hand():

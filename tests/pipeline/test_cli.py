@@ -18,8 +18,8 @@ from pipeline.cli import app
 from pipeline.sinks.writeback import write_queue
 from tests.models.conftest import demo_model
 
-SUBCOMMANDS = ("simulate", "validate", "featurize", "train", "evaluate", "register", "score", "queue",
-               "import-servicenow", "import-kaggle-cst", "import-zendesk", "push-zendesk")
+SUBCOMMANDS = ("simulate", "validate", "featurize", "train", "evaluate", "evaluate-moments", "register", "score",
+               "queue", "serve", "import-servicenow", "import-kaggle-cst", "import-zendesk", "push-zendesk")
 
 
 @pytest.fixture(scope="session")
@@ -114,6 +114,21 @@ def test_training_on_too_few_labels_is_one_line(demo, tmp_path, params_file):
     result = invoke("train", export, "--out", tmp_path / "model", "--params", params_file)
     assert_one_line_error(result, "not enough labels to train", "(0 bad,")
     assert not (tmp_path / "model").exists()
+
+
+def test_score_over_the_reject_limit_exits_1_with_one_line_and_writes_nothing(demo, tmp_path, params_file):
+    export = tmp_path / "export"
+    shutil.copytree(demo.export_dir, export)
+    with open(export / "events.csv", "a") as handle:
+        handle.write("no-such-ticket,2026-03-01T10:00:00Z,customer,message,,hello\n")
+    out = tmp_path / "out" / "p.csv"
+    result = invoke("score", export, "--out", out, "--model", demo.model_dir, "--params", params_file,
+                    "--max-reject-rate", "0")
+    assert result.exit_code == 1, result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "rows rejected" in errors[0] and "nothing written" in errors[0]
+    assert "Traceback" not in result.output
+    assert not out.exists()
 
 
 def test_queue_without_a_database_is_one_line(tmp_path):

@@ -23,7 +23,19 @@ import sqlalchemy as sa
 
 from models.scoring import SCORE_COLUMNS
 from pipeline.core.errors import UserError
-from pipeline.sinks.writeback import engine_for, metadata, read_queue, read_runs, write_queue
+from pipeline.sinks.writeback import (
+    HISTORY_COLUMNS,
+    QueueStore,
+    engine_for,
+    feedback,
+    metadata,
+    read_history,
+    read_queue,
+    read_runs,
+    scoring_runs,
+    ticket_priorities,
+    write_queue,
+)
 
 RUN = {"scored_at": "2026-03-02T10:00:00+00:00", "model_version": "abc123def456", "target": "satisfaction=bad",
        "export_fingerprint": "0123456789abcdef", "tickets_scored": 0, "p1_tickets": 0, "rejected_rows": 0}
@@ -177,10 +189,12 @@ def test_failure_mid_write_changes_nothing(url):
     # B and C are removed before the inserts, so a partial commit would show.
     broken = queue_frame({"ticket_id": "A", "rank": 1, "p_bad": 0.99}, {"ticket_id": "D", "rank": 2},
                          {"ticket_id": "E", "rank": 3, "p_bad": None})
+    history_before = read_history(url)
     with pytest.raises(sa.exc.IntegrityError):
         write_queue(url, broken, run_for(broken), batch_size=2)
     assert read_queue(url).equals(queue_before)
     assert read_runs(url).equals(runs_before)
+    assert read_history(url).equals(history_before)
 
 
 def test_many_chunks_are_written_and_removed(url):
@@ -218,3 +232,124 @@ def test_sqlite_parent_directory_is_created(tmp_path):
     engine_for(url).dispose()
     write_queue(url, INITIAL, run_for(INITIAL))
     assert (tmp_path / "deep" / "er" / "queue.sqlite").is_file()
+
+
+# ---------------------------------------------------------------- score history and feedback
+
+
+def test_every_run_appends_its_rows_to_the_history(url):
+    write_queue(url, INITIAL, run_for(INITIAL))
+    tonight = queue_frame({"ticket_id": "A", "rank": 1, "p_bad": 0.9, "risk": 90, "tier": "P1",
+                           "scored_at": "2026-03-03T10:00:00+00:00"}, {"ticket_id": "D", "rank": 2})
+    write_queue(url, tonight, run_for(tonight))
+    runs = read_runs(url)["run_id"].tolist()
+    history = read_history(url)
+    assert list(history.columns) == ["run_id", "ticket_id", *HISTORY_COLUMNS]
+    assert list(zip(history["run_id"], history["ticket_id"])) == [
+        (runs[0], "B"), (runs[0], "A"), (runs[0], "C"), (runs[1], "A"), (runs[1], "D")]
+    a = read_history(url, "A")
+    assert a["rank"].tolist() == [2, 1] and a["risk"].tolist() == [61, 90] and a["p_bad"].tolist() == [0.61, 0.9]
+    assert a["scored_at"].tolist() == ["2026-03-02T10:00:00+00:00", "2026-03-03T10:00:00+00:00"]
+    assert read_history(url, "B")["run_id"].tolist() == [runs[0]]  # B left the queue; its history stays
+
+
+def test_history_keeps_only_the_last_runs(url):
+    for night in range(4):
+        queue = queue_frame({"ticket_id": "A", "rank": 1, "risk": 10 * night}, {"ticket_id": f"N{night}", "rank": 2})
+        write_queue(url, queue, run_for(queue), history_runs=2)
+    runs = read_runs(url)["run_id"].tolist()
+    assert len(runs) == 4  # the run log itself is never trimmed
+    history = read_history(url)
+    assert sorted(set(history["run_id"])) == runs[2:]
+    assert read_history(url, "A")["risk"].tolist() == [20, 30]
+    assert set(history["ticket_id"]) == {"A", "N2", "N3"}
+    write_queue(url, INITIAL, run_for(INITIAL))  # None keeps everything from now on
+    assert sorted(set(read_history(url)["run_id"])) == read_runs(url)["run_id"].tolist()[2:]
+
+
+def test_an_older_database_gains_the_new_tables(url):
+    """A database written before the history and feedback tables: the next run adds them."""
+    engine = sa.create_engine(url)
+    metadata.create_all(engine, tables=[ticket_priorities, scoring_runs])
+    engine.dispose()
+    write_queue(url, INITIAL, run_for(INITIAL))
+    write_queue(url, INITIAL, run_for(INITIAL))
+    assert len(read_history(url)) == 6 and read_queue(url)["ticket_id"].tolist() == ["B", "A", "C"]
+    engine = sa.create_engine(url)
+    assert {"ticket_score_history", "feedback"} <= set(sa.inspect(engine).get_table_names())
+    engine.dispose()
+
+
+def test_feedback_is_tied_to_the_tickets_latest_scoring(url):
+    write_queue(url, INITIAL, run_for(INITIAL))
+    tonight = queue_frame({"ticket_id": "A", "rank": 1, "model_version": "0f0f0f0f0f0f"})
+    write_queue(url, tonight, {**run_for(tonight), "model_version": "0f0f0f0f0f0f"})
+    first, second = read_runs(url)["run_id"].tolist()
+    store = QueueStore.open(url)
+    try:
+        a = store.add_feedback("A", "disagree", "mina", "고객이 화가 났어요")
+        b = store.add_feedback("B", "handled", "jun")  # B left the queue after the first run
+        assert store.add_feedback("nope", "agree", "mina") is None
+        with pytest.raises(ValueError, match="verdict"):
+            store.add_feedback("A", "maybe", "mina")
+        stored = store.feedback_for("A")
+    finally:
+        store.close()
+    assert (a["model_version"], a["run_id"], b["model_version"], b["run_id"]) == (
+        "0f0f0f0f0f0f", second, "abc123def456", first)
+    assert stored[["verdict", "agent", "note", "run_id"]].values.tolist() == [
+        ["disagree", "mina", "고객이 화가 났어요", second]]
+
+
+def test_the_database_refuses_an_unknown_verdict(url):
+    write_queue(url, INITIAL, run_for(INITIAL))
+    engine = sa.create_engine(url)
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as connection:
+        connection.execute(feedback.insert().values(ticket_id="A", verdict="maybe", agent="x", note="",
+                                                    created_at="2026-03-02T10:00:00+00:00"))
+    engine.dispose()
+
+
+def test_reading_a_missing_sqlite_file_creates_nothing(tmp_path):
+    path = tmp_path / "nowhere" / "queue.sqlite"
+    with pytest.raises(UserError, match="no such SQLite file"):
+        read_queue(f"sqlite:///{path}")
+    with pytest.raises(UserError, match="no such SQLite file"):
+        QueueStore.open(f"sqlite:///{path}")
+    assert not path.parent.exists()
+
+
+def test_database_errors_do_not_carry_ticket_text(url):
+    """SQLAlchemy puts statement parameters in its messages, which end up in logs; not here."""
+    write_queue(url, INITIAL, run_for(INITIAL))
+    store = QueueStore.open(url)
+    try:
+        engine = sa.create_engine(url)
+        feedback.drop(engine)
+        engine.dispose()
+        with pytest.raises(sa.exc.DBAPIError) as failure:
+            store.add_feedback("A", "disagree", "mina", "customer threatened to cancel")
+    finally:
+        store.close()
+    assert "threatened" not in str(failure.value) and "mina" not in str(failure.value)
+
+
+@pytest.mark.parametrize("url, message", [
+    ("notaurl", "not a database URL"),
+    ("mysql://user@localhost/db", "no database driver"),
+])
+def test_a_wrong_database_url_is_one_line_and_creates_nothing(tmp_path, url, message):
+    from pipeline.sinks.writeback import check_database_url
+
+    with pytest.raises(UserError, match=message) as caught:
+        check_database_url(url)
+    assert "\n" not in str(caught.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_unreachable_server_is_one_line_without_the_password(tmp_path):
+    scored = pd.DataFrame({c: pd.Series(dtype=object) for c in SCORE_COLUMNS})
+    url = "postgresql+psycopg://csat:s3cret@127.0.0.1:1/postgres"
+    with pytest.raises(UserError, match="database write failed, nothing changed") as caught:
+        write_queue(url, scored, {})
+    assert "s3cret" not in str(caught.value) and "\n" not in str(caught.value)

@@ -437,6 +437,24 @@ def test_dry_run_prints_changes_per_batch_without_network(tmp_path, monkeypatch)
     assert recorder.lines[-1].startswith("dry run: would update 6 tickets in 2 batches; +csat_p1 2,")
 
 
+def test_dry_run_warns_when_the_risk_field_is_still_the_placeholder(tmp_path, monkeypatch):
+    monkeypatch.delenv(zendesk_push.ENV_TOKEN, raising=False)
+    batches = zendesk_payload.build_update_many_payload(
+        scored_frame(3), zendesk_payload.PLACEHOLDER_RISK_FIELD_ID, "m-7", batch_size=100)
+    path = zendesk_payload.write_update_many_payload(batches, tmp_path / "payload.json")
+    recorder = Recorder()
+    with FakeZendesk() as server:
+        push(path, server, recorder, dry_run=True)
+    assert server.requests == []
+    warnings = [line for line in recorder.lines if line.startswith("warning:")]
+    assert len(warnings) == 1 and "\n" not in warnings[0]
+    # A configured field id gives no such line.
+    recorder = Recorder()
+    with FakeZendesk() as server:
+        push(payload_file(tmp_path, 3, batch_size=100), server, recorder, dry_run=True)
+    assert not [line for line in recorder.lines if line.startswith("warning:")]
+
+
 def test_plain_http_is_refused_off_this_machine(tmp_path, credentials):
     path = payload_file(tmp_path, 2, batch_size=100)
     with pytest.raises(ExportError, match="must use https"):

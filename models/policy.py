@@ -4,17 +4,22 @@
 
 - ``p_bad``: calibrated probability of the bad outcome;
 - ``p_urgent``: probability the ticket deserves high or urgent;
-- ``sla_pressure``: the customer's current wait as a share of the reply target for the
-  ticket's urgency, capped at ``sla_cap`` and scaled to 0..1. The urgency used for the
-  target is the more urgent of the predicted one and the priority an agent set, so the
-  model never relaxes an agent's call.
+- ``sla_pressure``: with ``m`` = the customer's current wait / the reply target for the
+  ticket's urgency, ``min(m, sla_cap) / sla_cap + sla_tail_per_doubling * log2(max(m, sla_cap) / sla_cap)``:
+  0..1 up to ``sla_cap`` x target, then a log tail that keeps growing (each doubling of
+  the wait adds the same amount), so a customer waiting a week outranks one a few hours
+  past the target. The urgency used for the target is the more urgent of the predicted
+  one and the priority an agent set, so the model never relaxes an agent's call.
 
-Weights are normalised to sum to 1, so ``priority_score`` is 0..100. A model without an
+Weights are normalised to sum to 1, so ``priority_score`` is 0..100 for tickets within
+``sla_cap`` x their reply target (the tail can lift an overdue ticket above 100). A model without an
 urgency part (the team never varies priority) has no ``p_urgent``: the urgency weight
 then leaves both the sum and the divisor, so risk and SLA pressure share the whole
 scale in their configured proportion, and the reply target is the agent's priority,
 else ``normal``. Tiers cut the score: P1 >= ``tiers.P1``, P2 >= ``tiers.P2``,
-P3 >= ``tiers.P3``, else P4.
+P3 >= ``tiers.P3``, else P4; then two optional overrides: ``capacity`` N makes P1 exactly
+the top N of the queue (by rank), and ``overdue_multiple`` lifts a ticket waiting longer
+than that multiple of its reply target to at least P2.
 """
 
 from __future__ import annotations
@@ -47,11 +52,20 @@ class PriorityPolicy:
     def sla_cap(self) -> float:
         return self.params.sla_cap
 
-    def sla_pressure(self, current_wait_minutes: np.ndarray, urgency: np.ndarray) -> np.ndarray:
-        """Current wait / reply target for the urgency, capped at ``sla_cap``, scaled to 0..1."""
+    def wait_multiple(self, current_wait_minutes: np.ndarray, urgency: np.ndarray) -> np.ndarray:
+        """Current wait / reply target for the urgency (an unknown urgency uses the normal target)."""
         target = pd.Series(urgency, dtype=object).map(self.sla_target_minutes).fillna(
             self.sla_target_minutes["normal"]).to_numpy(dtype="float64")
-        return np.minimum(np.asarray(current_wait_minutes, dtype="float64") / target, self.sla_cap) / self.sla_cap
+        return np.asarray(current_wait_minutes, dtype="float64") / target
+
+    def sla_pressure(self, current_wait_minutes: np.ndarray, urgency: np.ndarray) -> np.ndarray:
+        """0..1 up to ``sla_cap`` x the reply target, then + ``sla_tail_per_doubling`` per doubling."""
+        multiple = self.wait_multiple(current_wait_minutes, urgency)
+        cap = self.sla_cap
+        # The log tail keeps very long waits rising without letting them swamp risk: a week
+        # past an 8 h target (about 3.4 doublings past 2x) adds 0.85 at the default 0.25.
+        tail = self.params.sla_tail_per_doubling * np.log2(np.maximum(multiple, cap) / cap)
+        return np.minimum(multiple, cap) / cap + tail
 
     def priority_score(
         self, p_bad: np.ndarray, p_urgent: np.ndarray | None, sla_pressure: np.ndarray
@@ -72,12 +86,32 @@ class PriorityPolicy:
         urgency_term = urgency_weight * np.where(known, p_urgent, 0.0)
         return 100.0 * (w.risk * p_bad + urgency_term + w.sla * sla_pressure) / (w.risk + urgency_weight + w.sla)
 
-    def tier(self, priority_score: np.ndarray) -> np.ndarray:
-        tiers = self.params.tiers
-        return np.select(
+    def tier(
+        self, priority_score: np.ndarray, rank: np.ndarray | None = None, wait_multiple: np.ndarray | None = None
+    ) -> np.ndarray:
+        """P1..P4 by the score cut-offs, then the ``capacity`` and ``overdue_multiple`` overrides.
+
+        ``rank`` (1 = first, :func:`rank_queue`) is needed when ``capacity`` is set, and
+        ``wait_multiple`` (:meth:`wait_multiple`) when ``overdue_multiple`` is set.
+        """
+        tiers, p = self.params.tiers, self.params
+        priority_score = np.asarray(priority_score, dtype="float64")
+        tier = np.select(
             [priority_score >= tiers.P1, priority_score >= tiers.P2, priority_score >= tiers.P3],
             ["P1", "P2", "P3"], default="P4",
         ).astype(object)
+        if p.capacity is not None:
+            if rank is None:
+                raise ValueError("policy.capacity is set: tier() needs the queue rank")
+            # Exactly the first N of the queue are P1; a high score outside them waits as P2.
+            first = np.asarray(rank) <= p.capacity
+            tier = np.where(first, "P1", np.where(tier == "P1", "P2", tier)).astype(object)
+        if p.overdue_multiple is not None:
+            if wait_multiple is None:
+                raise ValueError("policy.overdue_multiple is set: tier() needs the wait multiple")
+            overdue = np.asarray(wait_multiple, dtype="float64") > p.overdue_multiple
+            tier = np.where(overdue & np.isin(tier, ["P3", "P4"]), "P2", tier).astype(object)
+        return tier
 
 
 def sla_urgency(predicted: np.ndarray | None, agent_priority: np.ndarray) -> np.ndarray:

@@ -1,28 +1,78 @@
-"""Plain-language reasons: why a ticket's risk is high, in words an agent reads at a glance.
+"""Plain-language reasons: why a ticket needs attention, in words an agent can act on.
 
-The reasons are the features that push this ticket's risk up the most, taken from
-LightGBM's per-row contributions (SHAP values on the log-odds), each phrased with
-the ticket's own value ("customer waiting 26 h for a reply"). At most
-``max_reasons``, and only contributions above ``min_contribution`` log-odds.
-Phrases are built one feature at a time over all rows, never one row at a time.
+A reason is a feature the agent can see and do something about (a wait, a reopen, a
+hop between groups, angry wording, a customer's bad history), picked from LightGBM's
+per-row contributions (SHAP values on the log-odds) when it pushes this ticket's risk
+up by more than ``min_contribution``. Context the agent cannot change (channel, hour
+of creation, message length, ...) is never a reason on its own: :data:`CONTEXT_FEATURES`.
+
+Each phrase states the ticket's value AND a comparison with tonight's scored tickets
+(the rows passed in), e.g. "customer waiting 9 h for a reply — half of tonight's
+waiting customers have waited under 2 h". A feature is only a reason when its value is
+worse than tonight's typical ticket (above the median, or a flag most tickets do not
+have), so the comparison always reads as "this ticket stands out". Tickets below
+``lowest_tier`` (P4 by default) get no reasons. Phrases are built one feature at a time
+over all rows, never one row at a time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 
-Phrase = Callable[[pd.Series], pd.Series]
+Kind = Literal["wait", "count", "flag", "score", "attribute"]
+# (value as a number, comparison as text) -> phrase, one language.
+Text = Callable[[pd.Series, pd.Series], pd.Series]
+TIER_ORDER = ("P1", "P2", "P3", "P4")
+
+
+@dataclass(frozen=True)
+class Reason:
+    """How one feature becomes a reason.
+
+    ``kind`` fixes the comparison with tonight's tickets:
+
+    - ``wait`` (minutes): the median over tonight's tickets with a value (``positive_only``:
+      with a value above 0, e.g. only customers who are waiting); a reason when above it.
+    - ``count``: the share of tonight's tickets with at least this value; a reason when
+      above the median (so the share is at most half).
+    - ``flag`` (0/1): the share of tonight's tickets with the same value; a reason when the
+      value is ``bad`` and fewer than half of tonight's tickets have it.
+    - ``score`` (a learned text score): the share of tonight's tickets scoring lower; a
+      reason when above the median.
+    - ``attribute`` (a category, e.g. a product): the share of tonight's tickets with the
+      same value; a reason when fewer than half have it.
+    """
+
+    kind: Kind
+    en: Text
+    ko: Text
+    bad: int = 1
+    positive_only: bool = False
+    # wait only: phrases for a missing value (no agent reply yet), quoting ``age_minutes``.
+    missing_en: Text | None = None
+    missing_ko: Text | None = None
 
 
 def duration(minutes: pd.Series) -> pd.Series:
     """Minutes as a short human duration: "45 min", "26 h", "3 days"."""
+    return _duration(minutes, " min", " h", " days")
+
+
+def duration_ko(minutes: pd.Series) -> pd.Series:
+    """Minutes as a short Korean duration: "45분", "26시간", "3일"."""
+    return _duration(minutes, "분", "시간", "일")
+
+
+def _duration(minutes: pd.Series, minute: str, hour: str, day: str) -> pd.Series:
     m = pd.to_numeric(minutes, errors="coerce").fillna(0.0).clip(lower=0)
-    minutes_text = m.round().astype("int64").astype(str) + " min"
-    hours_text = (m / 60).round().astype("int64").astype(str) + " h"
-    days_text = (m / 1440).round().astype("int64").astype(str) + " days"
+    minutes_text = m.round().astype("int64").astype(str) + minute
+    hours_text = (m / 60).round().astype("int64").astype(str) + hour
+    days_text = (m / 1440).round().astype("int64").astype(str) + day
     return minutes_text.where(m < 90, hours_text.where(m < 48 * 60, days_text))
 
 
@@ -42,97 +92,248 @@ def plural(value: pd.Series, word: str, words: str | None = None) -> pd.Series:
     return n.astype(str) + " " + np.where(n == 1, word, words or word + "s")
 
 
-def _text(value: pd.Series) -> pd.Series:
-    return value.astype(object).astype(str)
+def n(value: pd.Series) -> pd.Series:
+    return _count(value).astype(str)
 
 
-PHRASES: dict[str, Phrase] = {
-    "current_wait_minutes": lambda v: "customer waiting " + duration(v) + " for a reply",
-    "current_wait_business_minutes": lambda v: "customer waiting " + duration(v) + " of business hours for a reply",
-    "requester_wait_minutes": lambda v: "customer has waited " + duration(v) + " in total",
-    "requester_wait_business_minutes": lambda v: "customer has waited " + duration(v) + " of business hours in total",
-    "first_reply_minutes": lambda v: pd.Series(
-        np.where(v.isna(), "no agent reply yet", "first reply took " + duration(v)), index=v.index),
-    "first_reply_business_minutes": lambda v: pd.Series(
-        np.where(v.isna(), "no agent reply yet", "first reply took " + duration(v) + " of business hours"), index=v.index),
-    "minutes_since_last_agent_reply": lambda v: pd.Series(
-        np.where(v.isna(), "no agent reply yet", "last agent reply " + duration(v) + " ago"), index=v.index),
-    "ping_pong_count": lambda v: plural(v, "back-and-forth exchange"),
-    "customer_messages": lambda v: "customer wrote " + plural(v, "message"),
-    "agent_replies": lambda v: plural(v, "agent reply", "agent replies"),
-    "reopens": lambda v: "reopened " + times(v),
-    "times_solved": lambda v: "marked solved " + times(v),
-    "group_hops": lambda v: "passed between " + (_count(v) + 1).astype(str) + " groups",
-    "assignee_hops": lambda v: "reassigned " + times(v),
-    "notes": lambda v: plural(v, "internal note"),
-    "has_assignee": lambda v: pd.Series(np.where(_count(v) > 0, "assigned", "nobody assigned yet"), index=v.index),
-    "age_minutes": lambda v: "open for " + duration(v),
-    "created_hour": lambda v: "created at " + _count(v).astype(str) + ":00",
-    "created_weekday": lambda v: "created on " + _count(v).map(dict(enumerate(
-        ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]))).fillna("?"),
-    "created_on_weekend": lambda v: pd.Series(np.where(_count(v) > 0, "created on a weekend", "created on a weekday"), index=v.index),
-    "created_after_hours": lambda v: pd.Series(np.where(_count(v) > 0, "created after hours", "created in business hours"), index=v.index),
-    "channel": lambda v: "came in by " + _text(v),
-    "current_priority": lambda v: "priority " + _text(v),
-    "current_group": lambda v: "in group " + _text(v),
-    "status_now": lambda v: "status " + _text(v),
-    "last_message_chars": lambda v: "last message " + _count(v).astype(str) + " characters long",
-    "last_message_question_marks": lambda v: plural(v, "question mark") + " in last message",
-    "last_message_exclamations": lambda v: plural(v, "exclamation mark") + " in last message",
-    "last_message_shouting": lambda v: pd.Series(np.where(_count(v) > 0, "last message in capitals", "calm capitalisation"), index=v.index),
-    "last_message_negative_words": lambda v: pd.Series(np.where(_count(v) > 0, "angry wording in last message", "no angry wording in last message"), index=v.index),
-    "last_message_urgent_words": lambda v: pd.Series(np.where(_count(v) > 0, "urgent wording in last message", "no urgent wording in last message"), index=v.index),
-    "customer_text_chars": lambda v: "customer wrote " + _count(v).astype(str) + " characters",
-    "customer_negative_words": lambda v: plural(v, "angry word") + " from the customer",
-    "customer_urgent_words": lambda v: plural(v, "urgent word") + " from the customer",
-    "customer_exclamations": lambda v: plural(v, "exclamation mark") + " from the customer",
-    "customer_shouting_messages": lambda v: plural(v, "message") + " in capitals",
-    "customer_writes_korean": lambda v: pd.Series(np.where(_count(v) > 0, "customer writes Korean", "customer writes English"), index=v.index),
-    "subject_urgent_words": lambda v: pd.Series(np.where(_count(v) > 0, "urgent wording in subject", "calm subject"), index=v.index),
-    "subject_negative_words": lambda v: pd.Series(np.where(_count(v) > 0, "angry wording in subject", "calm subject"), index=v.index),
-    "requester_previous_tickets": lambda v: "customer has " + plural(v, "earlier ticket"),
-    "requester_previous_bad_ratings": lambda v: "customer rated " + plural(v, "earlier ticket") + " bad",
-    "requester_previous_reopens": lambda v: "customer had " + plural(v, "earlier reopen"),
-    "text_risk_score": lambda v: pd.Series("opening message worded like past unhappy customers", index=v.index),
-    "text_urgency_score": lambda v: pd.Series("opening message worded like urgent tickets", index=v.index),
+def percent(share: np.ndarray) -> np.ndarray:
+    """0.042 -> "4%"; a share above 0 that rounds to 0 -> "<1%"."""
+    share = np.asarray(share, dtype="float64")
+    whole = np.rint(100 * share).astype("int64")
+    return np.where((whole == 0) & (share > 0), "<1%", whole.astype(str).astype(object) + "%").astype(object)
+
+
+def _many(text: Callable[[pd.Series], pd.Series]) -> Text:
+    """English count phrase + "— only 4% of tonight's tickets have as many"."""
+    return lambda v, c: text(v) + " — only " + c + " of tonight's tickets have as many"
+
+
+def _many_ko(text: Callable[[pd.Series], pd.Series]) -> Text:
+    """Korean count phrase + "— 오늘 티켓 중 이 정도인 건 4%뿐입니다"."""
+    return lambda v, c: text(v) + " — 오늘 티켓 중 이 정도인 건 " + c + "뿐입니다"
+
+
+# The features that may be a reason, and how each is phrased. Every feature of
+# features.build.FEATURE_NAMES (and of the learned text scores) is either here or in
+# CONTEXT_FEATURES; a test enforces it, so a new feature forces a decision.
+REASONS: dict[str, Reason] = {
+    # Waits: the agent can answer now (or apologise for a slow first reply).
+    "current_wait_minutes": Reason(
+        "wait", positive_only=True,
+        en=lambda v, c: "customer waiting " + duration(v) + " for a reply — half of tonight's waiting customers have waited under " + c,
+        ko=lambda v, c: "고객이 " + duration_ko(v) + "째 답변을 기다리는 중 — 오늘 대기 중인 고객 절반은 " + c + " 미만으로 기다렸습니다"),
+    "current_wait_business_minutes": Reason(
+        "wait", positive_only=True,
+        en=lambda v, c: "customer waiting " + duration(v) + " of business hours for a reply — half of tonight's waiting customers have waited under " + c,
+        ko=lambda v, c: "고객이 업무 시간 기준 " + duration_ko(v) + "째 답변을 기다리는 중 — 오늘 대기 중인 고객 절반은 " + c + " 미만으로 기다렸습니다"),
+    "requester_wait_minutes": Reason(
+        "wait", positive_only=True,
+        en=lambda v, c: "customer has waited " + duration(v) + " in total — half of tonight's customers waited under " + c,
+        ko=lambda v, c: "고객이 총 " + duration_ko(v) + " 동안 답변을 기다림 — 오늘 고객 절반은 총 대기 시간이 " + c + " 미만입니다"),
+    "requester_wait_business_minutes": Reason(
+        "wait", positive_only=True,
+        en=lambda v, c: "customer has waited " + duration(v) + " of business hours in total — half of tonight's customers waited under " + c,
+        ko=lambda v, c: "고객이 업무 시간 기준 총 " + duration_ko(v) + " 동안 답변을 기다림 — 오늘 고객 절반은 총 대기 시간이 " + c + " 미만입니다"),
+    "first_reply_minutes": Reason(
+        "wait",
+        en=lambda v, c: "first reply took " + duration(v) + " — half of tonight's answered tickets got a first reply within " + c,
+        ko=lambda v, c: "첫 답변까지 " + duration_ko(v) + " 걸림 — 오늘 답변된 티켓 절반은 " + c + " 안에 첫 답변을 받았습니다",
+        missing_en=lambda age, c: "no agent reply yet after " + duration(age) + " — half of tonight's answered tickets got a first reply within " + c,
+        missing_ko=lambda age, c: duration_ko(age) + "째 첫 답변 없음 — 오늘 답변된 티켓 절반은 " + c + " 안에 첫 답변을 받았습니다"),
+    # No reply yet is first_reply_minutes' reason (with the ticket's age); the business
+    # variant and the time since the last reply only speak when there is a reply.
+    "first_reply_business_minutes": Reason(
+        "wait",
+        en=lambda v, c: "first reply took " + duration(v) + " of business hours — half of tonight's answered tickets got one within " + c,
+        ko=lambda v, c: "첫 답변까지 업무 시간 기준 " + duration_ko(v) + " 걸림 — 오늘 답변된 티켓 절반은 " + c + " 안에 첫 답변을 받았습니다"),
+    "minutes_since_last_agent_reply": Reason(
+        "wait",
+        en=lambda v, c: "last agent reply " + duration(v) + " ago — half of tonight's tickets heard from an agent within " + c,
+        ko=lambda v, c: "마지막 상담원 답변이 " + duration_ko(v) + " 전 — 오늘 티켓 절반은 " + c + " 안에 상담원 답변이 있었습니다"),
+    "has_assignee": Reason(
+        "flag", bad=0,
+        en=lambda v, c: "nobody assigned yet — only " + c + " of tonight's tickets are unassigned",
+        ko=lambda v, c: "아직 담당자 없음 — 오늘 티켓 중 담당자가 없는 건 " + c + "뿐입니다"),
+    # Unanswered messages, ping-pong, reopens, transfers.
+    "customer_messages": Reason(
+        "count", en=_many(lambda v: "customer wrote " + plural(v, "message")),
+        ko=_many_ko(lambda v: "고객 메시지 " + n(v) + "개")),
+    "ping_pong_count": Reason(
+        "count", en=_many(lambda v: plural(v, "back-and-forth exchange")),
+        ko=_many_ko(lambda v: "고객과 " + n(v) + "번 주고받음")),
+    "reopens": Reason(
+        "count", en=_many(lambda v: "reopened " + times(v)), ko=_many_ko(lambda v: n(v) + "번 재오픈됨")),
+    "times_solved": Reason(
+        "count", en=_many(lambda v: "marked solved " + times(v)), ko=_many_ko(lambda v: n(v) + "번 해결 처리됨")),
+    "group_hops": Reason(
+        "count", en=_many(lambda v: "passed between " + (_count(v) + 1).astype(str) + " groups"),
+        ko=_many_ko(lambda v: (_count(v) + 1).astype(str) + "개 그룹을 거침")),
+    "assignee_hops": Reason(
+        "count", en=_many(lambda v: "reassigned " + times(v)), ko=_many_ko(lambda v: "담당자가 " + n(v) + "번 바뀜")),
+    # Angry or urgent wording.
+    "last_message_question_marks": Reason(
+        "count", en=_many(lambda v: plural(v, "question mark") + " in the last message"),
+        ko=_many_ko(lambda v: "마지막 메시지에 물음표 " + n(v) + "개")),
+    "last_message_exclamations": Reason(
+        "count", en=_many(lambda v: plural(v, "exclamation mark") + " in the last message"),
+        ko=_many_ko(lambda v: "마지막 메시지에 느낌표 " + n(v) + "개")),
+    "last_message_shouting": Reason(
+        "flag",
+        en=lambda v, c: "last message written in capitals — only " + c + " of tonight's tickets have one",
+        ko=lambda v, c: "마지막 메시지가 대문자로 작성됨 — 오늘 티켓 중 이런 건 " + c + "뿐입니다"),
+    "last_message_negative_words": Reason(
+        "count", en=_many(lambda v: plural(v, "angry word") + " in the last message"),
+        ko=_many_ko(lambda v: "마지막 메시지에 불만 표현 " + n(v) + "개")),
+    "last_message_urgent_words": Reason(
+        "count", en=_many(lambda v: plural(v, "urgent word") + " in the last message"),
+        ko=_many_ko(lambda v: "마지막 메시지에 긴급 표현 " + n(v) + "개")),
+    "customer_negative_words": Reason(
+        "count", en=_many(lambda v: plural(v, "angry word") + " from the customer"),
+        ko=_many_ko(lambda v: "고객 메시지에 불만 표현 " + n(v) + "개")),
+    "customer_urgent_words": Reason(
+        "count", en=_many(lambda v: plural(v, "urgent word") + " from the customer"),
+        ko=_many_ko(lambda v: "고객 메시지에 긴급 표현 " + n(v) + "개")),
+    "customer_exclamations": Reason(
+        "count", en=_many(lambda v: plural(v, "exclamation mark") + " from the customer"),
+        ko=_many_ko(lambda v: "고객 메시지에 느낌표 " + n(v) + "개")),
+    "customer_shouting_messages": Reason(
+        "count", en=_many(lambda v: plural(v, "customer message") + " in capitals"),
+        ko=_many_ko(lambda v: "대문자로 쓴 고객 메시지 " + n(v) + "개")),
+    "subject_urgent_words": Reason(
+        "count", en=_many(lambda v: plural(v, "urgent word") + " in the subject"),
+        ko=_many_ko(lambda v: "제목에 긴급 표현 " + n(v) + "개")),
+    "subject_negative_words": Reason(
+        "count", en=_many(lambda v: plural(v, "angry word") + " in the subject"),
+        ko=_many_ko(lambda v: "제목에 불만 표현 " + n(v) + "개")),
+    "text_risk_score": Reason(
+        "score",
+        en=lambda v, c: "opening message reads like past unhappy customers — more so than " + c + " of tonight's tickets",
+        ko=lambda v, c: "첫 메시지가 과거 불만 고객의 글과 비슷함 — 오늘 티켓의 " + c + "보다 더 비슷합니다"),
+    "text_urgency_score": Reason(
+        "score",
+        en=lambda v, c: "opening message reads as urgent — more so than " + c + " of tonight's tickets",
+        ko=lambda v, c: "첫 메시지가 긴급해 보임 — 오늘 티켓의 " + c + "보다 더 긴급해 보입니다"),
+    # A bad history: the agent can take extra care with this customer.
+    "requester_previous_bad_ratings": Reason(
+        "count", en=_many(lambda v: "customer rated " + plural(v, "earlier ticket") + " bad"),
+        ko=_many_ko(lambda v: "이 고객은 이전 티켓 " + n(v) + "건에 나쁜 평가를 남김")),
+    "requester_previous_reopens": Reason(
+        "count", en=_many(lambda v: "customer had " + plural(v, "earlier reopen")),
+        ko=_many_ko(lambda v: "이 고객의 이전 티켓이 " + n(v) + "번 재오픈됨")),
+    # Attributes such as the product: none in the feature set yet. A new categorical
+    # feature the agent can act on goes here as Reason("attribute", ...), e.g.
+    # "product": Reason("attribute", en=lambda v, c: "product " + v.astype(str) + " — only "
+    #                   + c + " of tonight's tickets", ko=...).
 }
 
+# Context: true of the ticket, but nothing an agent can act on, so never a reason on its own.
+CONTEXT_FEATURES: frozenset[str] = frozenset({
+    "channel", "created_hour", "created_weekday", "created_on_weekend", "created_after_hours",
+    "last_message_chars", "customer_text_chars", "customer_writes_korean",
+    "current_priority",  # the agent's own setting; the reply target already follows it
+    "current_group", "status_now",  # where the ticket sits, not what went wrong
+    "notes",  # internal notes are invisible to the customer
+    "agent_replies",  # our own replies; the back-and-forth is ping_pong_count's reason
+    # Age counts time the ticket waited on the customer too; the part the agent can act
+    # on (the customer waiting for us) is the wait features' reason.
+    "age_minutes",
+    # Many earlier tickets is a loyal customer, not a bad history (bad ratings and
+    # reopens are the reasons).
+    "requester_previous_tickets",
+})
 
-def phrase(feature: str, values: pd.Series) -> pd.Series:
-    """The reason text of ``feature`` for each value (falls back to "feature = value")."""
-    if feature in PHRASES:
-        return PHRASES[feature](values.reset_index(drop=True)).astype(str)
-    return (feature.replace("_", " ") + " = " + values.astype(str)).reset_index(drop=True)
+
+def _numbers(values: pd.Series) -> pd.Series:
+    return pd.to_numeric(values, errors="coerce").astype("float64").reset_index(drop=True)
+
+
+def _comparison(reason: Reason, feature: str, features: pd.DataFrame, language: str) -> tuple[pd.Series, np.ndarray]:
+    """(phrase per row, whether it is a reason for that row) of one feature, over all rows."""
+    median = np.nan
+    if reason.kind == "attribute":
+        v = features[feature].astype(object).astype(str).reset_index(drop=True)
+        share = v.map(v.value_counts(normalize=True)).to_numpy(dtype="float64")
+        notable = share < 0.5
+        comparison = pd.Series(percent(share), dtype=object)
+    else:
+        v = _numbers(features[feature])
+        if reason.kind == "wait":
+            known = v.dropna().to_numpy()
+            population = known[known > 0] if reason.positive_only else known
+            median = float(np.median(population)) if len(population) else np.nan
+            notable = (v > median).to_numpy()
+            comparison = pd.Series((duration if language == "en" else duration_ko)(pd.Series([median])).iloc[0],
+                                   index=v.index, dtype=object)
+        elif reason.kind == "flag":
+            v = v.fillna(0).round()
+            share = v.map(v.value_counts(normalize=True)).to_numpy(dtype="float64")
+            notable = ((v == reason.bad).to_numpy()) & (share < 0.5)
+            comparison = pd.Series(percent(share), dtype=object)
+        else:
+            v = v.fillna(0)
+            below = np.searchsorted(np.sort(v.to_numpy()), v.to_numpy(), side="left") / max(len(v), 1)
+            median = float(v.median()) if len(v) else np.nan
+            notable = (v > median).to_numpy()
+            if reason.kind == "count":
+                notable = notable & (v > 0).to_numpy()
+                comparison = pd.Series(percent(1.0 - below), dtype=object)  # share with at least this value
+            else:
+                comparison = pd.Series(percent(below), dtype=object)  # share scoring lower
+    text = (reason.en if language == "en" else reason.ko)(v, comparison)
+    missing = reason.missing_en if language == "en" else reason.missing_ko
+    if reason.kind == "wait" and missing is not None and "age_minutes" in features:
+        age = _numbers(features["age_minutes"])
+        no_value = v.isna().to_numpy() & (age > median).to_numpy()
+        text = text.where(~no_value, missing(age, comparison))
+        notable = notable | no_value
+    return text.astype(object), np.asarray(notable, dtype=bool)
+
+
+def reason_phrases(
+    features: pd.DataFrame, language: str = "en", catalogue: Mapping[str, Reason] = REASONS,
+) -> pd.DataFrame:
+    """Per row and reason feature present in ``features``, its phrase, or "" where the value
+    does not stand out against the rows given (tonight's scored tickets)."""
+    if language not in ("en", "ko"):
+        raise ValueError(f"reasons language must be 'en' or 'ko', not {language!r}")
+    columns = {}
+    for feature, reason in catalogue.items():  # a loop over ~30 features; each is vectorised over rows
+        if feature in features.columns:
+            text, notable = _comparison(reason, feature, features, language)
+            columns[feature] = text.where(notable, "")
+    return pd.DataFrame(columns, index=range(len(features)), dtype=object)
 
 
 def top_reasons(
     contributions: pd.DataFrame, features: pd.DataFrame, max_reasons: int, min_contribution: float,
-    separator: str = "; ",
+    *, tier: np.ndarray | None = None, lowest_tier: str = "P3", language: str = "en", separator: str = "; ",
+    catalogue: Mapping[str, Reason] = REASONS,
 ) -> pd.Series:
-    """Per row, the phrases of the features pushing risk up the most, joined by ``separator``.
+    """Per row, the phrases of the reason features pushing risk up the most, joined by ``separator``.
 
     ``contributions``: (n_rows, n_features) log-odds contributions; ``features``: the same
-    rows' feature values. Rows with no contribution above ``min_contribution`` get "".
+    rows' feature values, in the same order (the comparisons are taken over these rows).
+    A feature is a candidate when it is in ``catalogue``, its contribution is above
+    ``min_contribution`` and its value stands out; rows whose ``tier`` is below
+    ``lowest_tier`` get "" (as do rows with no candidate).
     """
-    values = contributions.to_numpy(dtype="float64")
-    n_rows, n_features = values.shape
-    k = min(max_reasons, n_features)
+    n_rows = len(contributions)
+    names = [c for c in contributions.columns if c in catalogue and c in features.columns]
+    k = min(max_reasons, len(names))
     if n_rows == 0 or k == 0:
         return pd.Series([""] * n_rows, dtype=object)
-    top = np.argsort(-values, axis=1, kind="stable")[:, :k]
-    top_values = np.take_along_axis(values, top, axis=1)
-    names = contributions.columns.to_numpy()
-    columns = []
-    for slot in range(k):
-        slot_text = np.full(n_rows, "", dtype=object)
-        for feature_index in np.unique(top[:, slot]):
-            rows = np.flatnonzero((top[:, slot] == feature_index) & (top_values[:, slot] > min_contribution))
-            if len(rows):
-                name = names[feature_index]
-                slot_text[rows] = phrase(name, features[name].iloc[rows]).to_numpy(dtype=object)
-        columns.append(slot_text)
-    joined = pd.Series(columns[0], dtype=object)
-    for slot_text in columns[1:]:
-        extra = pd.Series(slot_text, dtype=object)
+    texts = reason_phrases(features, language, catalogue)[names].to_numpy(dtype=object)
+    values = contributions[names].to_numpy(dtype="float64")
+    candidate = (values > min_contribution) & (texts != "")
+    if tier is not None:
+        order = {t: i for i, t in enumerate(TIER_ORDER)}
+        tier_index = pd.Series(np.asarray(tier, dtype=object)).map(order).fillna(len(TIER_ORDER)).to_numpy()
+        candidate &= (tier_index <= order[lowest_tier])[:, None]
+    ranked = np.where(candidate, values, -np.inf)
+    top = np.argsort(-ranked, axis=1, kind="stable")[:, :k]
+    chosen = np.where(np.take_along_axis(candidate, top, axis=1), np.take_along_axis(texts, top, axis=1), "")
+    joined = pd.Series(chosen[:, 0], dtype=object)
+    for slot in range(1, k):  # a loop over at most max_reasons slots, each over all rows
+        extra = pd.Series(chosen[:, slot], dtype=object)
         joined = joined.where(extra == "", joined + separator + extra)
     return joined

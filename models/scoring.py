@@ -70,8 +70,16 @@ def score_tickets(
         # policy ranks on risk and SLA pressure alone (models/policy.py).
         urgency, p_urgent = None, None
     target_urgency = sla_urgency(urgency, chosen["priority"].to_numpy(dtype=object))
-    sla_pressure = policy.sla_pressure(now["current_wait_minutes"].to_numpy(), target_urgency)
+    wait = now["current_wait_minutes"].to_numpy()
+    sla_pressure = policy.sla_pressure(wait, target_urgency)
     priority_score = np.round(policy.priority_score(p_bad, p_urgent, sla_pressure), 2)
+    rank = rank_queue(priority_score, chosen["created_at"], chosen["ticket_id"])
+    tier = policy.tier(priority_score, rank, policy.wait_multiple(wait, target_urgency))
+    # The reasons compare each ticket with all of tonight's scored tickets (the rows of `now`).
+    reasons = top_reasons(
+        contributions, now, params.reasons.max_reasons, params.reasons.min_contribution,
+        tier=tier, lowest_tier=params.reasons.lowest_tier, language=params.reasons.language,
+    )
 
     scored = pd.DataFrame(
         {
@@ -81,11 +89,9 @@ def score_tickets(
             "urgency": urgency if urgency is not None else np.full(len(chosen), None, dtype=object),
             "p_urgent": np.round(p_urgent, 4) if p_urgent is not None else np.full(len(chosen), np.nan),
             "priority_score": priority_score,
-            "rank": rank_queue(priority_score, chosen["created_at"], chosen["ticket_id"]),
-            "tier": policy.tier(priority_score),
-            "reasons": top_reasons(
-                contributions, now, params.reasons.max_reasons, params.reasons.min_contribution,
-            ).to_numpy(dtype=object),
+            "rank": rank,
+            "tier": tier,
+            "reasons": reasons.to_numpy(dtype=object),
             "model_version": model.version,
             "scored_at": as_of.isoformat(),
             "group": chosen["group"].to_numpy(dtype=object),

@@ -28,7 +28,7 @@ import pandas as pd
 from features.build import FEATURE_NAMES
 from models.calibration import Calibrator
 from models.text_model import TEXT_MODEL_FILES, TEXT_SCORE_COLUMNS, TextModel
-from pipeline.core.errors import ExportError
+from pipeline.core.errors import ExportError, UserError
 from pipeline.core.io import atomic_path, write_json
 
 URGENCY_LEVELS = ("low", "normal", "high", "urgent")
@@ -143,7 +143,10 @@ class TriageModel:
         removed once model.json is written; ``self.meta`` gets the new ``checksums``.
         """
         model_dir = Path(model_dir)
-        model_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            model_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a read-only place, or a file where the folder should be
+            raise UserError(f"{model_dir}: cannot write here ({exc.strerror}); choose a writable output path") from None
         parts = [RISK_FILE, CALIBRATION_FILE]
         _write_booster(self.risk_booster, model_dir / RISK_FILE)
         if self.urgency_booster is not None:
@@ -190,10 +193,20 @@ class TriageModel:
                 raise  # verified bytes that do not parse: a bug in the writer, keep the traceback
             raise ModelIntegrityError(f"{model_dir}: a model file cannot be read ({type(exc).__name__}); "
                                       f"{_RETRAIN}") from None
+        risk_booster = files.booster(RISK_FILE)
+        urgency_booster = files.booster(URGENCY_FILE) if has_urgency else None
+        # The boosters read columns by position: the lists in model.json must be exactly theirs,
+        # or features would be fed in the wrong order and scores silently wrong.
+        for name, booster, key in ((RISK_FILE, risk_booster, "risk_features"),
+                                   (URGENCY_FILE, urgency_booster, "urgency_features")):
+            if booster is not None and booster.feature_name() != list(meta.get(key, [])):
+                raise ModelMismatchError(
+                    f"{model_dir / name}: its features differ from {key} in {META_FILE} (order or names); "
+                    f"{_RETRAIN}")
         return cls(
-            risk_booster=files.booster(RISK_FILE),
+            risk_booster=risk_booster,
             calibrator=calibrator,
-            urgency_booster=files.booster(URGENCY_FILE) if has_urgency else None,
+            urgency_booster=urgency_booster,
             meta=meta,
             text_model=text_model,
         )

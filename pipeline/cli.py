@@ -3,8 +3,8 @@
 The error contract: a :class:`~pipeline.core.errors.UserError` (a bad export, a missing
 file, a wrong option or parameter) is printed as one line on stderr with exit code 2.
 Anything else is a bug and shows its traceback. Exit 1 is reserved for "more rows
-rejected than allowed" and "Zendesk refused some tickets". Stage modules are imported
-inside each command so that `--help` stays fast.
+rejected than allowed", "Zendesk refused some tickets" and alerts of `monitor
+--fail-on-alert`. Stage modules are imported inside each command so that `--help` stays fast.
 """
 
 from __future__ import annotations
@@ -255,6 +255,26 @@ def score(
 
     run(export, out, model, model_uri, db, as_of, all_tickets, zendesk_payload, max_reject_rate,
         _params(params_file, encoding, delimiter), echo=lambda line: typer.echo(line, err=line.startswith("  ")))
+
+
+@app.command()
+@user_errors
+def monitor(
+    export: Path = typer.Argument(..., help="A later export: the outcomes known now."),
+    db: str = typer.Option(..., "--db", help="SQLAlchemy URL of the scoring history (`score --db`)."),
+    out: Path = typer.Option(Path("reports/monitoring.json"), "--out", help="Monitoring report (JSON)."),
+    plots: Path | None = typer.Option(None, "--plots", help="Directory for the per-run AUC/ECE CSV (DVC plots)."),
+    model: Path | None = typer.Option(None, "--model", help="Model directory: its target and training data (drift)."),
+    fail_on_alert: bool = typer.Option(False, "--fail-on-alert", help="Exit 1 when any alert is raised (cron)."),
+    params_file: Path = PARAMS_OPTION,
+) -> None:
+    """How past runs' predictions turned out (AUC, ECE, P1 precision, feedback) and feature/score drift."""
+    from pipeline.stages.monitor import monitor as run
+
+    report = run(export, db, out, _params(params_file), model, plots, echo=typer.echo)
+    typer.echo(f"{len(report['alerts'])} alerts -> {out}")
+    if fail_on_alert and report["alerts"]:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -265,14 +265,24 @@ class PolicyParams(Section):
     weights: PolicyWeights = PolicyWeights()
     sla_target_minutes: ReplyTargetMinutes = ReplyTargetMinutes()
     sla_cap: float = Field(2.0, gt=0)
-    """SLA pressure saturates at this multiple of the reply target."""
+    """SLA pressure grows linearly to 1 at this multiple of the reply target, then only by the tail."""
+    sla_tail_per_doubling: float = Field(0.25, ge=0)
+    """SLA pressure added per doubling of the wait past ``sla_cap`` x target (0 = flat past the cap)."""
     tiers: TierCutoffs = TierCutoffs()
+    capacity: int | None = Field(None, ge=1)
+    """Tickets per day the team works first: P1 is the top N by priority score (None = the tiers.P1 cut-off)."""
+    overdue_multiple: float | None = Field(None, gt=0)
+    """A ticket waiting longer than this multiple of its reply target is at least P2 (None = off)."""
 
 
 class ReasonsParams(Section):
     max_reasons: int = Field(3, ge=0)
     min_contribution: float = Field(0.05, ge=0)
     """Log-odds; smaller pushes are not worth an agent's attention."""
+    lowest_tier: Literal["P1", "P2", "P3", "P4"] = "P3"
+    """Tickets below this tier get no reasons (P4 by default: nothing to act on first)."""
+    language: Literal["en", "ko"] = "en"
+    """Language of the reason phrases (ko: Korean, for Korean-speaking teams)."""
 
 
 class ZendeskParams(Section):
@@ -286,6 +296,23 @@ class HistoryParams(Section):
 
     retention_runs: int = Field(90, ge=1)
     """Keep the rows of the last N scoring runs (about N days when scoring nightly); a run deletes older ones."""
+
+
+class MonitorParams(Section):
+    """``csat-triage monitor``: how past predictions turned out, and the thresholds that raise alerts."""
+
+    auc_floor: float = Field(0.6, ge=0, le=1)
+    """Alert when the ROC AUC of the latest judged run is below this."""
+    ece_ceiling: float = Field(0.1, ge=0, le=1)
+    """Alert when its expected calibration error (probability points, 0..1) is above this."""
+    psi_ceiling: float = Field(0.25, ge=0)
+    """Alert when a feature's or the score's population stability index is above this (> 0.25: shifted)."""
+    min_outcomes: int = Field(50, ge=1)
+    """A run is judged only once this many of its tickets have a known outcome (tickets)."""
+    psi_bins: int = Field(10, ge=2)
+    """Quantile bins of a numeric feature's training distribution for the PSI."""
+    top_movers: int = Field(5, ge=1)
+    """How many features with the largest PSI the report lists."""
 
 
 class Params(Section):
@@ -306,6 +333,7 @@ class Params(Section):
     reasons: ReasonsParams = ReasonsParams()
     zendesk: ZendeskParams = ZendeskParams()
     history: HistoryParams = HistoryParams()
+    monitor: MonitorParams = MonitorParams()
 
     def sections(self, *names: str) -> dict:
         """Plain data of some sections (for a model's metadata and MLflow)."""

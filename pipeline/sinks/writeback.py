@@ -362,3 +362,27 @@ def read_history(url: str, ticket_id: str | None = None) -> pd.DataFrame:
             return pd.read_sql(query.where(h.c.ticket_id == ticket_id) if ticket_id else query, connection)
     finally:
         engine.dispose()
+
+
+
+def read_outcome_inputs(url: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """``scoring_runs``, ``ticket_score_history`` and ``feedback`` (the latter empty when the table is
+    not there yet), for `csat-triage monitor`. Creates nothing; no history is a one-line UserError."""
+    engine, shown = reader_engine(url)
+    try:
+        _has_queue(engine, shown)
+        with engine.connect() as connection:
+            inspector = sa.inspect(connection)
+            if not inspector.has_table(ticket_score_history.name):
+                raise UserError(f"{shown}: no ticket_score_history table (written by `csat-triage score` since "
+                                "the history was added): score with --db first")
+            runs = pd.read_sql(sa.select(scoring_runs).order_by(scoring_runs.c.run_id), connection)
+            h = ticket_score_history
+            history = pd.read_sql(sa.select(h).order_by(h.c.run_id, h.c.rank), connection)
+            if inspector.has_table(feedback.name):
+                verdicts = pd.read_sql(sa.select(feedback).order_by(feedback.c.feedback_id), connection)
+            else:
+                verdicts = pd.DataFrame(columns=[c.name for c in feedback.columns])
+        return runs, history, verdicts
+    finally:
+        engine.dispose()

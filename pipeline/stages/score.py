@@ -4,11 +4,17 @@ Order of work, chosen so that a failure never leaves a half-updated queue:
 take the lock; validate the export (stop if too many rows are rejected); load the
 model and check it fits the features; compute everything in memory; then write the
 file (temp file + rename), the database (one transaction) and the Zendesk payload.
+A SIGTERM (a scheduler stopping the job, ``kill``) ends the run like Ctrl-C does, so the
+half-written temporary files are removed and the open transaction rolls back.
 """
 
 from __future__ import annotations
 
 import fcntl
+import logging
+import signal
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,12 +27,14 @@ from features.build import latest_timestamp
 from models.scoring import score_tickets
 from models.store import NO_CHAMPION_FILE, TriageModel, data_fingerprint
 from pipeline.core import contract
-from pipeline.core.errors import ExportError, RejectLimitError
+from pipeline.core.errors import ExportError, RejectLimitError, UserError
 from pipeline.core.io import atomic_path, parse_as_of
 from pipeline.core.params import Params
 from pipeline.sinks.writeback import check_database_url, default_database_url, write_queue
 from pipeline.sinks.zendesk_payload import risk_field_warning
 from pipeline.sources.ingest import load_export
+
+_LOG = logging.getLogger(__name__)
 
 
 class ScoringLockedError(ExportError):
@@ -49,9 +57,15 @@ class ScoreResult:
 @contextmanager
 def scoring_lock(out_file: Path) -> Iterator[None]:
     """An exclusive lock beside the output, so two nightly runs cannot write at once."""
+    # The lock file stays after the run: deleting it would let a waiting run lock a file
+    # that is no longer the one the next run opens.
     lock_path = out_file.with_name(f".{out_file.name}.lock")
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "w") as handle:
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(lock_path, "a")  # "a": opening never truncates a file another run holds
+    except OSError as exc:  # a read-only folder, or a file where the folder should be
+        raise UserError(f"{out_file}: cannot write here ({exc.strerror}); choose a writable output path") from None
+    with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -62,14 +76,46 @@ def scoring_lock(out_file: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def load_model(model_dir: str | Path | None, model_uri: str | None) -> TriageModel:
-    """A model directory, or an MLflow registry URI such as ``models:/csat-triage-risk@champion``."""
-    if model_uri:
-        from pipeline.tracking.registry import resolve_model_uri
+@contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """While the block runs, SIGTERM raises SystemExit(143) so ``finally`` blocks clean up.
 
-        model_dir = resolve_model_uri(model_uri)
+    Python's default for SIGTERM ends the process at once: temporary files stayed beside the
+    outputs and a SQLite journal was left to roll back at the next open.
+    """
+    if threading.current_thread() is not threading.main_thread():  # signals go to the main thread only
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the clean-up short
+        print("error: stopped by SIGTERM; each output is either as before or complete, "
+              "re-run to finish", file=sys.stderr, flush=True)
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def load_model(model_dir: str | Path | None, model_uri: str | None) -> TriageModel:
+    """A model directory, or an MLflow registry URI such as ``models:/csat-triage-risk@champion``.
+
+    A registry model is downloaded to a temporary directory that is removed once loaded.
+    """
+    if model_uri:
+        from pipeline.tracking.registry import downloaded_model_dir
+
+        with downloaded_model_dir(model_uri) as downloaded:
+            return _load_model_dir(downloaded)
     if model_dir is None:
         raise ExportError("give --model DIR or --model-uri models:/NAME@champion")
+    return _load_model_dir(Path(model_dir))
+
+
+def _load_model_dir(model_dir: Path) -> TriageModel:
     marker = Path(model_dir) / NO_CHAMPION_FILE
     if marker.is_file():
         raise ExportError(f"{model_dir}: no champion model to score with ({marker.read_text().strip()})")
@@ -101,7 +147,7 @@ def score(
         check_database_url(database)  # a wrong --db fails before any work, not after scoring
     if not Path(export_dir).is_dir():
         raise ExportError(f"{export_dir}: export directory not found")
-    with scoring_lock(out_file):
+    with _sigterm_unwinds(), scoring_lock(out_file):
         step = _Steps(echo)
         with step("loading model"):  # cheap, so a wrong model path fails before the export is read
             model = load_model(model_dir, model_uri)
@@ -118,7 +164,10 @@ def score(
             scored = score_tickets(model, export.tickets, export.events, moment, params, all_tickets)
         batches = _zendesk_batches(scored, model, params) if zendesk_payload else None
         if batches is not None and (warning := risk_field_warning(params.zendesk.risk_field_id)):
-            echo(warning)
+            _LOG.warning(warning.removeprefix("warning: "))  # the CLI prints it on stderr as one `warning:` line
+        if scored.empty:
+            _LOG.warning("%s: no open tickets to score; the queue is written empty (every status solved or "
+                         "closed? check the status mapping, or pass --all)", export_dir)
 
         # Everything that can fail on the data has run; now write: file (staged), database, payload.
         with step("writing outputs"), atomic_path(out_file) as tmp_file:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -120,7 +122,11 @@ class Registry:
 
 
 def resolve_model_uri(uri: str, dst: str | Path | None = None) -> Path:
-    """``models:/<name>-risk@<alias>`` or ``models:/<name>-risk/<version>`` to a local model directory."""
+    """``models:/<name>-risk@<alias>`` or ``models:/<name>-risk/<version>`` downloaded into ``dst``.
+
+    ``dst`` is required (None only checks the URI): scoring uses :func:`downloaded_model_dir`,
+    which removes the download afterwards, rather than a temporary directory nobody deletes.
+    """
     if not uri.startswith("models:/"):
         raise UserError(f"model URI {uri!r} must look like models:/NAME@champion or models:/NAME/VERSION")
     spec = uri[len("models:/"):]
@@ -128,6 +134,8 @@ def resolve_model_uri(uri: str, dst: str | Path | None = None) -> Path:
     version = None
     if not alias:
         name, _, version = spec.partition("/")
+    if dst is None:
+        raise TypeError("resolve_model_uri needs dst; use downloaded_model_dir for a temporary download")
     registry = Registry(name.removesuffix("-risk"))
     if version is None:
         from mlflow.exceptions import MlflowException
@@ -136,8 +144,15 @@ def resolve_model_uri(uri: str, dst: str | Path | None = None) -> Path:
             version = str(registry.client.get_model_version_by_alias(registry.risk_name, alias).version)
         except MlflowException:
             raise UserError(f"{uri}: no model has alias {alias!r} in {registry.uri}; run `dvc repro` first") from None
-    target = Path(dst) if dst else Path(tempfile.mkdtemp(prefix="csat-triage-model-"))
-    return registry.download_model_dir(version, target)
+    return registry.download_model_dir(version, dst)
+
+
+@contextmanager
+def downloaded_model_dir(uri: str) -> Iterator[Path]:
+    """The model directory of ``uri`` (see :func:`resolve_model_uri`) in a temporary directory
+    that is removed when the block ends: load the model inside the block."""
+    with tempfile.TemporaryDirectory(prefix="csat-triage-model-") as tmp:
+        yield resolve_model_uri(uri, tmp)
 
 
 def _signature_frame(matrix: pd.DataFrame) -> pd.DataFrame:

@@ -53,12 +53,35 @@ def test_sla_urgency_without_a_prediction_is_the_agents_priority_else_normal():
 
 
 def test_sla_pressure_by_hand():
-    policy = PriorityPolicy()  # targets low 1440, normal 480, high 120, urgent 30; cap 2
-    wait = np.array([240.0, 240.0, 0.0, 1440.0, 240.0])
-    urgency = np.array(["normal", "urgent", "high", "low", None], dtype=object)
-    # 240/480 = 0.5 -> /2 = 0.25; 240/30 = 8 -> capped at 2 -> 1.0; 0; 1440/1440 = 1 -> 0.5;
-    # unknown urgency uses the normal target.
-    assert policy.sla_pressure(wait, urgency) == pytest.approx([0.25, 1.0, 0.0, 0.5, 0.25])
+    policy = PriorityPolicy()  # targets low 1440, normal 480, high 120, urgent 30; cap 2; tail 0.25
+    wait = np.array([240.0, 240.0, 0.0, 1440.0, 240.0, 960.0])
+    urgency = np.array(["normal", "urgent", "high", "low", None, "normal"], dtype=object)
+    # 240/480 = 0.5 -> /2 = 0.25; 240/30 = 8 = 2 doublings past 2 -> 1 + 0.25 * 2 = 1.5; 0;
+    # 1440/1440 = 1 -> 0.5; unknown urgency uses the normal target; 960/480 = 2, the cap: 1.0.
+    assert policy.sla_pressure(wait, urgency) == pytest.approx([0.25, 1.5, 0.0, 0.5, 0.25, 1.0])
+    assert policy.wait_multiple(wait, urgency) == pytest.approx([0.5, 8.0, 0.0, 1.0, 0.5, 2.0])
+
+
+def test_sla_pressure_keeps_rising_past_the_cap():
+    policy = PriorityPolicy()
+    hours = np.array([8, 16, 24, 48, 96, 168, 336], dtype="float64")
+    pressure = policy.sla_pressure(hours * 60, np.full(len(hours), "normal", dtype=object))
+    assert (np.diff(pressure) > 0).all()
+    # 1 at 2 x 8 h, then each doubling adds the same 0.25: 48 h -> 96 h, 168 h -> 336 h.
+    assert pressure[1] == pytest.approx(1.0)
+    assert pressure[4] - pressure[3] == pytest.approx(0.25)
+    assert pressure[6] - pressure[5] == pytest.approx(0.25)
+    flat = PriorityPolicy.from_params(PolicyParams(sla_tail_per_doubling=0))
+    assert flat.sla_pressure(hours * 60, np.full(len(hours), "normal", dtype=object)).tolist() == [
+        0.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+
+
+def test_a_week_long_wait_outranks_ten_hours_at_similar_risk():
+    policy = PriorityPolicy()
+    # Even against a 10 h wait on a high-urgency ticket (5 x its 2 h target), at slightly lower risk.
+    pressure = policy.sla_pressure(np.array([7 * 1440.0, 600.0]), np.array(["normal", "high"], dtype=object))
+    score = policy.priority_score(np.array([0.49, 0.52]), np.array([0.2, 0.2]), pressure)
+    assert score[0] > score[1]
 
 
 @pytest.mark.parametrize("score, tier", [
@@ -71,6 +94,51 @@ def test_tier_cut_offs(score, tier):
 def test_custom_tiers():
     policy = PriorityPolicy.from_params(PolicyParams(tiers={"P1": 80, "P2": 50, "P3": 10}))
     assert policy.tier(np.array([85.0, 79.0, 50.0, 9.0])).tolist() == ["P1", "P2", "P2", "P4"]
+
+
+def test_capacity_makes_p1_exactly_the_top_n_of_the_queue():
+    policy = PriorityPolicy.from_params(PolicyParams(capacity=2))
+    score = np.array([70.0, 65.0, 61.0, 30.0, 30.0])
+    rank = np.array([1, 2, 3, 5, 4])  # the tie at 30: the fifth row is first in rank order
+    assert policy.tier(score, rank).tolist() == ["P1", "P1", "P2", "P3", "P3"]
+    low = PriorityPolicy.from_params(PolicyParams(capacity=4))
+    assert low.tier(score, rank).tolist() == ["P1", "P1", "P1", "P3", "P1"]
+    with pytest.raises(ValueError, match="needs the queue rank"):
+        policy.tier(score)
+
+
+def test_overdue_tickets_are_at_least_p2():
+    policy = PriorityPolicy.from_params(PolicyParams(overdue_multiple=3))
+    score = np.array([5.0, 25.0, 45.0, 70.0, 5.0])
+    multiple = np.array([3.5, 10.0, 4.0, 8.0, 3.0])  # exactly 3 is not longer than 3 x the target
+    assert policy.tier(score, wait_multiple=multiple).tolist() == ["P2", "P2", "P2", "P1", "P4"]
+    with pytest.raises(ValueError, match="needs the wait multiple"):
+        policy.tier(score)
+
+
+def test_readme_worked_example():
+    # README "The priority policy": tickets A..E with the defaults, then capacity 2 and overdue 3.
+    policy = PriorityPolicy()
+    wait = np.array([300.0, 7 * 1440.0, 600.0, 5 * 1440.0, 60.0])
+    urgency = np.array(["high", "normal", "normal", "low", "high"], dtype=object)
+    pressure = policy.sla_pressure(wait, urgency)
+    assert pressure == pytest.approx([1.0805, 1.8481, 0.625, 1.3305, 0.25], abs=5e-5)
+    score = np.round(policy.priority_score(
+        np.array([0.62, 0.49, 0.52, 0.10, 0.76]), np.array([0.40, 0.20, 0.20, 0.05, 0.60]), pressure), 2)
+    assert score.tolist() == [64.61, 67.46, 44.5, 33.11, 61.0]
+    rank = rank_queue(score, pd.Series(pd.Timestamp("2026-03-01", tz="UTC"), index=range(5)),
+                      pd.Series(list("ABCDE")))
+    assert rank.tolist() == [2, 1, 4, 5, 3]
+    assert policy.tier(score).tolist() == ["P1", "P1", "P2", "P3", "P1"]
+    tuned = PriorityPolicy.from_params(PolicyParams(capacity=2, overdue_multiple=3))
+    assert tuned.tier(score, rank, tuned.wait_multiple(wait, urgency)).tolist() == ["P1", "P1", "P2", "P2", "P2"]
+    # A without an urgency model (agent priority high): 100 * (0.5 * 0.62 + 0.2 * 1.0805) / 0.7.
+    assert round(float(policy.priority_score(np.array([0.62]), None, pressure[:1])[0]), 2) == 75.16
+    # Without the tail (the old formula) B's week-long wait scored 50.5, below A and E.
+    flat = PriorityPolicy.from_params(PolicyParams(sla_tail_per_doubling=0))
+    assert flat.priority_score(np.array([0.49]), np.array([0.20]),
+                               flat.sla_pressure(np.array([7 * 1440.0]), np.array(["normal"], dtype=object))
+                               ) == pytest.approx([50.5])
 
 
 def test_more_urgent_never_relaxes_the_agents_call():
@@ -120,6 +188,9 @@ def test_project_params_are_the_documented_defaults():
     ({"tiers": {"P1": 30, "P2": 40}}, "policy.tiers: tiers must satisfy P1 >= P2 >= P3"),
     ({"tiers": {"P3": 50}}, "P1 >= P2 >= P3"),
     ({"weight": {"risk": 1}}, "policy.weight: unknown key"),
+    ({"capacity": 0}, "policy.capacity: Input should be greater than or equal to 1"),
+    ({"overdue_multiple": 0}, "policy.overdue_multiple: Input should be greater than 0"),
+    ({"sla_tail_per_doubling": -1}, "policy.sla_tail_per_doubling: Input should be greater than or equal to 0"),
 ])
 def test_bad_policy_settings_are_one_line_errors(params, message):
     with pytest.raises(UserError, match=message):

@@ -6,6 +6,8 @@ snapshots gives each 1/n, so every ticket counts once).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from sklearn.metrics import (
     average_precision_score,
@@ -88,3 +90,16 @@ def ordinal_metrics(predicted: np.ndarray, actual: np.ndarray, levels: tuple[str
         "accuracy": float((act == pred).mean()) if len(act) else float("nan"),
         "confusion_matrix": confusion_matrix(act, pred, labels=labels).tolist(),
     }
+
+
+def without_nan(value: object) -> object:
+    """``value`` with every NaN or infinite float replaced by None, for strict JSON (keys as text)."""
+    if isinstance(value, dict):
+        return {str(k): without_nan(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [without_nan(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value

@@ -24,8 +24,6 @@ The output JSON (sorted keys) has no NaN: undefined metrics are ``null``.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 
@@ -34,7 +32,7 @@ from features.calendar import BusinessHours
 from features.moments import moment_frames
 from models import baselines
 from models.evaluation import first_priority, urgency_metrics
-from models.metrics import probability_metrics, ranking_metrics
+from models.metrics import probability_metrics, ranking_metrics, without_nan
 from models.split import assign_periods
 from models.store import URGENCY_LEVELS, TriageModel
 from models.target import Target
@@ -81,7 +79,7 @@ def evaluate_moments(
     urgency = _urgency_section(model, opening, events)
     if urgency is not None:
         result["urgency"] = urgency
-    return _without_nan(result)
+    return without_nan(result)
 
 def _ticket_table(model: TriageModel, tickets: pd.DataFrame) -> pd.DataFrame:
     """Per ticket (index ``ticket_id``): ``label`` (0/1/NaN), ``period``, ``status``, ``priority``."""
@@ -168,16 +166,3 @@ def _urgency_section(model: TriageModel, opening: pd.DataFrame, events: pd.DataF
         return None
     section, _ = urgency_metrics(model, test, train, first_priority(events))
     return section
-
-
-def _without_nan(value):
-    """The same structure with NaN / inf floats replaced by None (valid JSON)."""
-    if isinstance(value, dict):
-        return {str(k): _without_nan(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_without_nan(v) for v in value]
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    return value

@@ -15,8 +15,6 @@ Pure functions of DataFrames (the `monitor` stage reads the database and the exp
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
@@ -213,14 +211,3 @@ def alerts(runs: list[dict], drift: dict, params: MonitorParams) -> list[str]:
     return out
 
 
-def without_nan(value: object) -> object:
-    """``value`` with every NaN or infinite float replaced by None, for strict JSON."""
-    if isinstance(value, dict):
-        return {k: without_nan(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [without_nan(v) for v in value]
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    return value

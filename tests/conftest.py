@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from pipeline.core.params import Params, parse_params
@@ -42,3 +43,18 @@ def override(params: Params, updates: dict) -> Params:
         else:
             merged[section] = values
     return parse_params(merged, "test params")
+
+
+def scored_frame(n: int = 4) -> pd.DataFrame:
+    """A scored queue as the scoring stage writes it, for the Zendesk payload and push tests."""
+    risks = [60, 59, 30, 29] * (n // 4 + 1)
+    return pd.DataFrame(
+        {
+            "ticket_id": [str(1000 + i) for i in range(n)],
+            "risk": risks[:n],
+            "tier": (["P1", "P2", "P3", "P4"] * (n // 4 + 1))[:n],
+            "urgency": [0.5] * n,
+            "rank": list(range(n, 0, -1)),   # last row is rank 1
+            "model_version": ["m-7"] * n,
+        }
+    )

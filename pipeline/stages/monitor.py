@@ -16,6 +16,7 @@ import pandas as pd
 from features.build import build_features
 from features.calendar import BusinessHours
 from features.snapshots import snapshot_features
+from models.metrics import without_nan
 from models.monitoring import (
     DONE_STATUSES,
     alerts,
@@ -25,7 +26,6 @@ from models.monitoring import (
     psi,
     run_report,
     week_report,
-    without_nan,
 )
 from models.store import TriageModel
 from models.target import Target

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from models.metrics import without_nan
 from models.monitoring import (
     alerts,
     feature_drift,
@@ -17,7 +18,6 @@ from models.monitoring import (
     psi,
     run_report,
     week_report,
-    without_nan,
 )
 from models.target import Target
 from pipeline.core.params import MonitorParams

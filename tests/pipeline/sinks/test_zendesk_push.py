@@ -20,12 +20,12 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import pandas as pd
 import pytest
 import requests
 
 from pipeline.core.errors import ExportError
 from pipeline.sinks import zendesk_payload, zendesk_push
+from tests.conftest import scored_frame
 
 EMAIL = "ops@example.com"
 TOKEN = "zd-TEST-token-8f3a91c2"
@@ -148,19 +148,6 @@ def credentials(monkeypatch):
     monkeypatch.setenv(zendesk_push.ENV_TOKEN, TOKEN)
 
 
-def scored_frame(n: int = 4) -> pd.DataFrame:
-    """Scores as the scoring stage writes them (the same frame as the payload tests use)."""
-    risks = [60, 59, 30, 29] * (n // 4 + 1)
-    return pd.DataFrame(
-        {
-            "ticket_id": [str(1000 + i) for i in range(n)],
-            "risk": risks[:n],
-            "tier": (["P1", "P2", "P3", "P4"] * (n // 4 + 1))[:n],
-            "urgency": [0.5] * n,
-            "rank": list(range(n, 0, -1)),   # last row is rank 1
-            "model_version": ["m-7"] * n,
-        }
-    )
 
 
 def payload_file(tmp_path: Path, tickets: int, batch_size: int) -> Path:

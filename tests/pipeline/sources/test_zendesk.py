@@ -19,6 +19,7 @@ from pipeline.core import contract
 from pipeline.core.errors import ExportError
 from pipeline.sinks import zendesk_payload
 from pipeline.sources import ingest, zendesk_read, zendesk_shapes, zendesk_write
+from tests.conftest import scored_frame
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "zendesk"
 INCREMENTAL = FIXTURES / "incremental"
@@ -338,18 +339,6 @@ def test_writer_rejects_non_numeric_ids_and_unknown_vocabulary(tmp_path):
 
 # ==================================================================== payload
 
-def scored_frame(n: int = 4) -> pd.DataFrame:
-    risks = [60, 59, 30, 29] * (n // 4 + 1)
-    return pd.DataFrame(
-        {
-            "ticket_id": [str(1000 + i) for i in range(n)],
-            "risk": risks[:n],
-            "tier": (["P1", "P2", "P3", "P4"] * (n // 4 + 1))[:n],
-            "urgency": [0.5] * n,
-            "rank": list(range(n, 0, -1)),   # last row is rank 1
-            "model_version": ["m-7"] * n,
-        }
-    )
 
 
 def test_payload_tickets_carry_risk_field_tags_and_audit_metadata():

@@ -11,6 +11,8 @@ anything that happened once it was given) never reaches a training row.
 
 from __future__ import annotations
 
+from typing import get_args
+
 import numpy as np
 import pandas as pd
 
@@ -18,16 +20,15 @@ from features.build import features_from_timeline, latest_timestamp
 from features.calendar import BusinessHours
 from features.conversation import Timeline, build_timeline
 from pipeline.core import contract
-from pipeline.core.params import SnapshotsParams
+from pipeline.core.params import SnapshotMoment, SnapshotsParams
 
-MOMENTS = ("opening", "customer_message", "solved")
-# Moment kinds that are not in the default policy.
-# ``field_change``: after each status/group/assignee/priority event that leaves the
-# ticket open (not solved/closed) - for event logs that carry no messages.
-# ``daily``: a fixed local time on each day the ticket is open - the moments a nightly
-# run scores, where tickets that sit quietly for days count as often as they appear.
-EXTRA_MOMENTS = ("field_change", "daily")
-KNOWN_MOMENTS = MOMENTS + EXTRA_MOMENTS
+# The moment kinds, named once in the params model (``snapshots.moments``):
+# ``opening``, ``customer_message``, ``solved``; ``field_change``: after each
+# status/group/assignee/priority event that leaves the ticket open - for event logs that
+# carry no messages; ``daily``: a fixed local time on each day the ticket is open - the
+# moments a nightly run scores, where tickets that sit quietly for days count as often
+# as they appear.
+KNOWN_MOMENTS = get_args(SnapshotMoment)
 
 
 def opening_moments(
@@ -59,7 +60,7 @@ def snapshot_moments(
 
     ``daily_local_time`` (``HH:MM``) and ``timezone`` are needed for the ``daily`` moment only.
 
-    ``moments`` picks from :data:`KNOWN_MOMENTS` (default :data:`MOMENTS`). Moments at or after ``satisfaction_at`` are
+    ``moments`` picks from :data:`KNOWN_MOMENTS`. Moments at or after ``satisfaction_at`` are
     dropped, duplicates (same ticket and second) are merged, and a ticket with more
     than ``max_per_ticket`` moments keeps an evenly spaced subset that always includes
     its first and last.

@@ -147,10 +147,12 @@ def score(
         check_database_url(database)  # a wrong --db fails before any work, not after scoring
     if not Path(export_dir).is_dir():
         raise ExportError(f"{export_dir}: export directory not found")
+    step = _Steps(echo)
+    # Read-only and cheap: a wrong model fails before the export is read and before the lock
+    # (whose file and folder would otherwise be left behind by a run that wrote nothing).
+    with step("loading model"):
+        model = load_model(model_dir, model_uri)
     with _sigterm_unwinds(), scoring_lock(out_file):
-        step = _Steps(echo)
-        with step("loading model"):  # cheap, so a wrong model path fails before the export is read
-            model = load_model(model_dir, model_uri)
         with step("validating export"):
             export = load_export(export_dir, params.ingest, as_of=requested_as_of)
         if export.reject_rate > limit:

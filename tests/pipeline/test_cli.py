@@ -181,3 +181,10 @@ def test_score_then_queue_end_to_end(demo, tmp_path, params_file):
     positions = [queue.stdout.index(ticket) for ticket in scored["ticket_id"].head(5)]
     assert positions == sorted(positions)
     assert str(scored["ticket_id"].iloc[5]) not in queue.stdout
+
+
+def test_score_with_a_missing_model_creates_no_output_folder(demo, tmp_path, params_file):
+    out = tmp_path / "tonight" / "priorities.csv"
+    result = invoke("score", demo.export_dir, "--out", out, "--model", tmp_path / "no-model", "--params", params_file)
+    assert_one_line_error(result, "no-model: not a model directory", progress_allowed=True)
+    assert not (tmp_path / "tonight").exists()  # not even the lock file's folder

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from features.attributes import attribute_features
 from features.calendar import (
     BusinessHours,
     business_clock_minutes,
@@ -28,6 +29,7 @@ from features.conversation import (
 )
 from features.history import requester_history
 from features.text import text_signals
+from features.workload import TEAM_FEATURES, team_features
 from pipeline.core import contract
 from pipeline.core.errors import UserError
 
@@ -86,6 +88,7 @@ FEATURES: tuple[Feature, ...] = (
     Feature("requester_previous_tickets", "count", "The requester's tickets created strictly before this one."),
     Feature("requester_previous_bad_ratings", "count", "Bad ratings the requester gave strictly before this ticket was created."),
     Feature("requester_previous_reopens", "count", "Reopens on the requester's tickets strictly before this ticket was created."),
+    *(Feature(name, unit, definition) for name, unit, definition in TEAM_FEATURES),
 )
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
 CATEGORICAL_FEATURES: tuple[str, ...] = tuple(f.name for f in FEATURES if f.categorical)
@@ -111,6 +114,8 @@ def build_features(
     events: pd.DataFrame,
     as_of: pd.Timestamp | str | pd.DataFrame | None = None,
     business_hours: BusinessHours | None = None,
+    static_attributes: tuple[str, ...] = (),
+    prior_ratings: float | None = None,
 ) -> pd.DataFrame:
     """Features of tickets as of a moment, from events at or before that moment only.
 
@@ -121,14 +126,17 @@ def build_features(
         ticket created at or before it; or a frame with columns ``ticket_id`` and
         ``as_of`` (UTC timestamps) - one row per frame row, extra columns kept.
     business_hours : opening hours for the business-minute features.
+    static_attributes : ticket-row columns known at creation (params ``attributes.static``).
+    prior_ratings : params ``team_record.prior_ratings`` (None: its default).
 
     Returns
     -------
     DataFrame with ``ticket_id``, ``as_of``, any extra query columns, then
-    :data:`FEATURE_NAMES` in order; durations in minutes (float), categoricals as
-    pandas ``category``.
+    :data:`FEATURE_NAMES` in order, then one ``attr_<name>`` column per attribute of the
+    export (sorted by name; text as ``category``), then ``opening_text``; durations in
+    minutes (float), categoricals as pandas ``category``.
     """
-    timeline = build_timeline(tickets, events, business_hours)
+    timeline = build_timeline(tickets, events, business_hours, static_attributes, prior_ratings)
     return features_from_timeline(tickets, timeline, as_of, events)
 
 
@@ -150,13 +158,15 @@ def features_from_timeline(
             queries.reset_index(drop=True),
             _conversation_features(timeline, code, as_of_s),
             _ticket_features(tickets, timeline, code),
+            team_features(tickets, timeline, code, as_of_s, timeline.prior_ratings),
+            attribute_features(timeline.attributes, code, as_of_s),
         ],
         axis=1,
     )
     for name in CATEGORICAL_FEATURES:
         out[name] = out[name].astype("category")
     out[OPENING_TEXT] = _opening_text(tickets, timeline, code, as_of_s)
-    return out[list(queries.columns) + list(FEATURE_NAMES) + [OPENING_TEXT]]
+    return out[list(queries.columns) + list(FEATURE_NAMES) + list(timeline.attributes.feature_names) + [OPENING_TEXT]]
 
 
 def _opening_text(tickets: pd.DataFrame, timeline: Timeline, code: np.ndarray, as_of_s: np.ndarray) -> np.ndarray:

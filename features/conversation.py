@@ -19,9 +19,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from features.attributes import AttributeHistory, attribute_history
 from features.calendar import BusinessHours, business_clock_minutes
 from features.text import TEXT_SIGNAL_COLUMNS, text_signals
 from pipeline.core import contract
+from pipeline.core.params import TeamRecordParams
 
 TIME_KEY_SHIFT = np.int64(2**34)  # seconds since 1970 stay below 2**34 until the year 2514
 _NO_SPEAKER, _CUSTOMER, _AGENT = 0, 1, 2
@@ -77,6 +79,8 @@ class Timeline:
     first_customer_message_s: np.ndarray  # per ticket: first public customer message, or int64 min
     first_customer_body: np.ndarray  # per ticket: its text ("" when none)
     hours: BusinessHours
+    attributes: AttributeHistory  # field events and static ticket-row columns, per attribute
+    prior_ratings: float  # team_record.prior_ratings: shrinkage of the teams' bad-rating shares
 
     def state_at(self, index: np.ndarray) -> dict[str, np.ndarray]:
         """The state after each event in ``index`` (-1: before any event), one array per quantity."""
@@ -127,12 +131,16 @@ def take(values: np.ndarray, index: np.ndarray, default) -> np.ndarray:
 
 
 def build_timeline(
-    tickets: pd.DataFrame, events: pd.DataFrame, hours: BusinessHours | None = None
+    tickets: pd.DataFrame, events: pd.DataFrame, hours: BusinessHours | None = None,
+    static_attributes: tuple[str, ...] = (),
+    prior_ratings: float | None = None,
 ) -> Timeline:
     """Sort the events once and keep what every later query needs, in compact arrays.
 
     ``tickets``/``events`` are canonical tables from :mod:`pipeline.sources.ingest`. Events
     whose ticket is not in ``tickets`` are ignored (ingestion has already rejected them).
+    ``static_attributes``: ticket-row columns known at creation (params ``attributes.static``);
+    ``prior_ratings``: params ``team_record.prior_ratings`` (None: its default).
     """
     hours = hours or BusinessHours.from_params()
     ticket_ids = tickets["ticket_id"].to_numpy(dtype=object)
@@ -143,6 +151,7 @@ def build_timeline(
     keys_unsorted = code.astype("int64") * TIME_KEY_SHIFT + at_all
     order = np.flatnonzero(known)[np.argsort(keys_unsorted[known], kind="stable")]
     del known
+    attributes = attribute_history(tickets, events, code, at_all, created_s, tuple(static_attributes))
 
     ticket = code[order].astype("int64")
     at_s = at_all[order]
@@ -184,7 +193,8 @@ def build_timeline(
         business_minutes=business_clock_minutes(at_s, hours), customer_signals=signals,
         group_values=group_values, priority_values=priority_values,
         first_agent_reply_s=first_agent, first_customer_message_s=first_customer,
-        first_customer_body=first_customer_body, hours=hours,
+        first_customer_body=first_customer_body, hours=hours, attributes=attributes,
+        prior_ratings=TeamRecordParams().prior_ratings if prior_ratings is None else float(prior_ratings),
     )
 
 

@@ -4,7 +4,9 @@
 ``first_reassignment`` (the first group event that moves the ticket to a different
 group after its first group was set; only tickets that have one) and ``halfway``
 (``created_at`` + half the ticket's life, life = last event time - ``created_at``;
-a ticket without events has life 0). Each builder returns an as-of frame
+a ticket without events has life 0) and ``daily`` (the daily local time on each day the
+ticket is open: the population a nightly run scores, see
+:func:`features.snapshots.daily_moments`). Each builder returns an as-of frame
 (``ticket_id``, ``as_of``, ``moment``) for :func:`features.build.build_features`.
 """
 
@@ -13,9 +15,12 @@ from __future__ import annotations
 import pandas as pd
 
 from features.build import latest_timestamp
-from features.snapshots import opening_moments
+from features.snapshots import daily_moments, opening_moments
 
-EVALUATION_MOMENTS = ("opening", "first_reassignment", "halfway")
+EVALUATION_MOMENTS = ("opening", "first_reassignment", "halfway", "daily")
+# ``daily`` judges a ticket on at most this many open days (spread evenly over its open life):
+# four weeks of nightly queues, so a ticket open for months does not outweigh the rest.
+DAILY_EVALUATION_DAYS = 28
 
 def first_reassignment_moments(events: pd.DataFrame) -> pd.DataFrame:
     """The first group change after the first group per ticket (tickets without one are absent).
@@ -52,11 +57,13 @@ def halfway_moments(tickets: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame
 
 
 def moment_frames(
-    tickets: pd.DataFrame, events: pd.DataFrame, opening_window_minutes: float
+    tickets: pd.DataFrame, events: pd.DataFrame, opening_window_minutes: float,
+    daily_local_time: str, timezone: str,
 ) -> pd.DataFrame:
     """All :data:`EVALUATION_MOMENTS` of ``tickets`` as one as-of frame (``ticket_id``, ``as_of``, ``moment``).
 
     ``events`` may hold other tickets' events; only ``tickets``' moments are returned.
+    ``daily_local_time`` (``HH:MM``) in ``timezone``: the nightly run's moment.
     """
     export_at = latest_timestamp(tickets, events)
     reassigned = first_reassignment_moments(events)
@@ -65,5 +72,6 @@ def moment_frames(
         opening_moments(tickets, export_at, opening_window_minutes),
         reassigned,
         halfway_moments(tickets, events),
+        daily_moments(tickets, events, export_at, daily_local_time, timezone, DAILY_EVALUATION_DAYS),
     ]
     return pd.concat(frames, ignore_index=True)

@@ -47,6 +47,26 @@ def opening_moments(
     ).astype({"as_of": "datetime64[ns, UTC]"})
 
 
+def resolve_moments(
+    moments: str | tuple[str, ...] | list[str], events: pd.DataFrame, outcome_is_rating: bool
+) -> tuple[str, ...]:
+    """The moments ``auto`` stands for on this log (an explicit list is returned as is).
+
+    Every log gets ``opening`` and ``daily`` (the moment a nightly run scores); a log with
+    customer messages adds ``customer_message``, one without (an audit log of field changes)
+    ``field_change``. ``solved`` only when the outcome is a rating given after the solve: for
+    a target the solve decides (an SLA, a resolution time) the solve moment already knows it.
+    """
+    if moments != "auto":
+        return tuple(moments)
+    kind = events["kind"].astype(str).to_numpy()
+    has_messages = bool(((kind == "message") & (events["actor"].astype(str).to_numpy() == "customer")).any())
+    chosen = ["opening", "customer_message" if has_messages else "field_change", "daily"]
+    if outcome_is_rating and has_messages:
+        chosen.append("solved")
+    return tuple(chosen)
+
+
 def snapshot_moments(
     tickets: pd.DataFrame,
     events: pd.DataFrame,
@@ -208,12 +228,19 @@ def snapshot_features(
     snapshots: SnapshotsParams,
     hours: BusinessHours,
     timeline: Timeline | None = None,
+    static_attributes: tuple[str, ...] = (),
+    outcome_is_rating: bool = True,
+    prior_ratings: float | None = None,
 ) -> pd.DataFrame:
-    """Training snapshot features (the `featurize --snapshots` table): one row per (ticket, moment)."""
+    """Training snapshot features (the `featurize --snapshots` table): one row per (ticket, moment).
+
+    ``static_attributes`` (params ``attributes.static``) and ``prior_ratings`` (``team_record``)
+    are used when no ``timeline`` is given;
+    ``outcome_is_rating`` decides what ``moments: auto`` takes (:func:`resolve_moments`)."""
     moments = snapshot_moments(
-        tickets, events, moments=snapshots.moments, max_per_ticket=snapshots.max_per_ticket,
+        tickets, events, moments=resolve_moments(snapshots.moments, events, outcome_is_rating), max_per_ticket=snapshots.max_per_ticket,
         opening_window_minutes=snapshots.opening_window_minutes, daily_local_time=snapshots.daily_local_time,
         timezone=hours.timezone,
     )
-    timeline = timeline or build_timeline(tickets, events, hours)
+    timeline = timeline or build_timeline(tickets, events, hours, static_attributes, prior_ratings)
     return features_from_timeline(tickets, timeline, moments)

@@ -15,6 +15,8 @@ import numpy as np
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
+ISOTONIC_TIE_BREAK = 1e-6  # weight of the raw score inside an isotonic probability
+
 
 @dataclass(frozen=True)
 class Calibrator:
@@ -37,7 +39,12 @@ class Calibrator:
         if self.method == "platt":
             return 1.0 / (1.0 + np.exp(-(self.slope * raw + self.intercept)))
         if self.method == "isotonic":
-            return np.interp(raw, np.asarray(self.x), np.asarray(self.y))
+            # Isotonic steps are flat: whole bands of tickets would share one probability and
+            # the queue would lose the model's order within them (measured on ServiceNow: ROC
+            # AUC 0.828 raw vs 0.805 after the steps). A millionth of the raw log-odds' logistic
+            # breaks the ties in the model's order without moving a probability visibly.
+            steps = np.interp(raw, np.asarray(self.x), np.asarray(self.y))
+            return (1.0 - ISOTONIC_TIE_BREAK) * steps + ISOTONIC_TIE_BREAK / (1.0 + np.exp(-raw))
         raise ValueError(f"unknown calibration method {self.method!r}")
 
     def to_dict(self) -> dict:

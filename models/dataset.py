@@ -54,9 +54,10 @@ def build_training_data(
     from the labelled tickets' creation times and ``params.split``.
     """
     hours = BusinessHours.from_params(params.business_hours)
-    timeline = build_timeline(tickets, events, hours)
+    timeline = build_timeline(tickets, events, hours, params.attributes.static, params.team_record.prior_ratings)
     if snapshots is None:
-        snapshots = snapshot_features(tickets, events, params.snapshots, hours, timeline)
+        snapshots = snapshot_features(tickets, events, params.snapshots, hours, timeline,
+                                      outcome_is_rating=target.outcome_is_rating)
     missing = [c for c in (*FEATURE_NAMES, OPENING_TEXT) if c not in snapshots.columns]
     if missing:
         raise ExportError(

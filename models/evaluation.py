@@ -1,7 +1,9 @@
 """How a trained model does on its test period, against the baselines (pure: frames in, numbers out).
 
 The `evaluate`, `register` and `evaluate-moments` stages all judge a model with the
-functions here, so the gate and the reports can never measure different things.
+functions here, so the gate and the reports can never measure different things. They
+judge the model's held-out view (:meth:`TriageModel.heldout`): the production refit
+has trained on the test period, so its numbers there would flatter it.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import precision_recall_curve, roc_curve
 
-from features.build import CATEGORICAL_FEATURES
 from models import baselines
 from models.dataset import TrainingData
 from models.metrics import ordinal_metrics, probability_metrics, ranking_metrics
@@ -26,8 +27,8 @@ def risk_section(model: TriageModel) -> str:
 
 
 def risk_test_metrics(model: TriageModel, test: pd.DataFrame) -> dict[str, float]:
-    """Probability metrics of ``model`` on test rows (columns: features, label, weight)."""
-    return probability_metrics(model.predict_risk(test), test["label"].to_numpy(), test["weight"].to_numpy())
+    """Probability metrics of ``model``'s held-out view on test rows (columns: features, label, weight)."""
+    return probability_metrics(model.heldout().predict_risk(test), test["label"].to_numpy(), test["weight"].to_numpy())
 
 
 def held_out_rows(data: TrainingData) -> pd.DataFrame:
@@ -38,10 +39,11 @@ def held_out_rows(data: TrainingData) -> pd.DataFrame:
 def evaluate_model(
     model: TriageModel, data: TrainingData, events: pd.DataFrame, truth: pd.DataFrame | None = None
 ) -> tuple[dict, dict[str, pd.DataFrame]]:
-    """Metrics of both models on the test period and the plot tables (name -> frame).
+    """Metrics of both held-out models on the test period and the plot tables (name -> frame).
 
     ``truth``: the simulator's truth table (index ``ticket_id``), adding the oracle ceiling.
     """
+    model = model.heldout()
     risk, urgency = data.risk, data.urgency
     test = held_out_rows(data)
     train = risk[risk["period"] == "train"]
@@ -51,7 +53,7 @@ def evaluate_model(
     p_bad = model.predict_risk(test)
 
     section = probability_metrics(p_bad, y, w)
-    categorical = [c for c in CATEGORICAL_FEATURES if c in model.meta["risk_features"]]
+    categorical = model.categorical_features
     logistic = baselines.fit_logistic_regression(
         model.risk_matrix(train), train["label"].to_numpy(), train["weight"].to_numpy(), categorical
     )

@@ -1,7 +1,13 @@
 """The champion gate: the rules a new model must pass to take the ``champion`` alias.
 
-A new model is promoted only if, on the *same* test rows,
+The models compared are held-out models (:meth:`models.store.TriageModel.heldout`:
+the new model's and the champion's), never a production refit that trained on these
+rows. A new model is promoted only if, on the *same* test rows,
 
+0. it learned something: early stopping kept more than one boosting round (a model whose
+   validation loss never improved after its first tree is the base rate plus noise; on
+   the negative control such a one-tree model reached test ROC AUC 0.555 by chance, and
+   rule 1 alone lets 1 such draw in 40 through),
 1. its ROC AUC is credibly above chance (95 % Hanley-McNeil lower bound > 0.5),
 2. it beats the best baseline by at least ``min_lift_over_baselines``, and
 3. its gate metric is not worse than the current champion's by more than ``tolerance``.
@@ -48,14 +54,20 @@ class GateDecision:
 def decide(
     metric: str, new_value: float, new_lower_bound: float, baselines: dict[str, float],
     champion_value: float | None, champion_version: str | None, tolerance: float, min_lift: float,
+    boosting_rounds: int | None = None,
 ) -> GateDecision:
-    """Apply the three gate rules; the reason names the rule that decided."""
+    """Apply the gate rules; the reason names the rule that decided.
+
+    ``boosting_rounds``: the held-out risk model's early-stopped round count (None: unknown)."""
     higher = HIGHER_IS_BETTER.get(metric, True)
     sign = 1.0 if higher else -1.0
     best_name, best_value = max(baselines.items(), key=lambda kv: sign * kv[1]) if baselines else ("none", float("nan"))
     common = dict(metric=metric, new_value=new_value, new_lower_bound=new_lower_bound, best_baseline=best_name,
                   best_baseline_value=best_value, champion_version=champion_version,
                   champion_value=champion_value, tolerance=tolerance, min_lift_over_baselines=min_lift)
+    if boosting_rounds is not None and boosting_rounds <= 1:
+        return GateDecision(False, "no credible skill: the model learned nothing (early stopping kept "
+                            f"{boosting_rounds} boosting round: the validation loss never improved)", **common)
     if not new_lower_bound > 0.5:
         return GateDecision(False, f"no credible skill: ROC AUC 95% lower bound {new_lower_bound:.3f} <= 0.5", **common)
     if baselines and not sign * (new_value - best_value) >= min_lift:

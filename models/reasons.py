@@ -220,10 +220,8 @@ REASONS: dict[str, Reason] = {
     "requester_previous_reopens": Reason(
         "count", en=_many(lambda v: "customer had " + plural(v, "earlier reopen")),
         ko=_many_ko(lambda v: "이 고객의 이전 티켓이 " + n(v) + "번 재오픈됨")),
-    # Attributes such as the product: none in the feature set yet. A new categorical
-    # feature the agent can act on goes here as Reason("attribute", ...), e.g.
-    # "product": Reason("attribute", en=lambda v, c: "product " + v.astype(str) + " — only "
-    #                   + c + " of tonight's tickets", ko=...).
+    # Attributes (attr_<name>: product, plan, form, ...) are reasons too; their phrases are
+    # made per model by reason_catalogue(), since the names come from the export.
 }
 
 # Context: true of the ticket, but nothing an agent can act on, so never a reason on its own.
@@ -240,7 +238,32 @@ CONTEXT_FEATURES: frozenset[str] = frozenset({
     # Many earlier tickets is a loyal customer, not a bad history (bad ratings and
     # reopens are the reasons).
     "requester_previous_tickets",
+    # The team's load and record: a lead's lever (rebalance, coach), not this agent's on this
+    # ticket; "the group is busy" would also land on every ticket of a busy group.
+    "group_open_tickets", "assignee_open_tickets", "group_bad_rating_share", "assignee_bad_rating_share",
 })
+
+
+def reason_catalogue(attribute_kinds: Mapping[str, str]) -> dict[str, Reason]:
+    """:data:`REASONS` plus one reason per attribute feature of a model (``{"attr_x": "category"|"number"}``).
+
+    An attribute is something the agent can see on the ticket and act on (route to the
+    product team, apply the enterprise playbook): "product area: mobile_app — 8 % of
+    tonight's tickets" when fewer than half of tonight's tickets share the value; a
+    numeric one quotes the share of tonight's tickets with a lower value.
+    """
+    catalogue = dict(REASONS)
+    for feature, kind in attribute_kinds.items():
+        label = feature.removeprefix("attr_").replace("_", " ")
+        if kind == "category":
+            catalogue[feature] = Reason(
+                "attribute", en=lambda v, c, label=label: label + ": " + v + " — " + c + " of tonight's tickets",
+                ko=lambda v, c, label=label: label + ": " + v + " — 오늘 티켓의 " + c)
+        else:
+            catalogue[feature] = Reason(
+                "score", en=lambda v, c, label=label: label + " " + _count(v).astype(str) + " — higher than " + c + " of tonight's tickets",
+                ko=lambda v, c, label=label: label + " " + _count(v).astype(str) + " — 오늘 티켓의 " + c + "보다 높음")
+    return catalogue
 
 
 def _numbers(values: pd.Series) -> pd.Series:
@@ -251,9 +274,10 @@ def _comparison(reason: Reason, feature: str, features: pd.DataFrame, language: 
     """(phrase per row, whether it is a reason for that row) of one feature, over all rows."""
     median = np.nan
     if reason.kind == "attribute":
+        present = features[feature].notna().to_numpy()
         v = features[feature].astype(object).astype(str).reset_index(drop=True)
         share = v.map(v.value_counts(normalize=True)).to_numpy(dtype="float64")
-        notable = share < 0.5
+        notable = (share < 0.5) & present  # an attribute never set says nothing to act on
         comparison = pd.Series(percent(share), dtype=object)
     else:
         v = _numbers(features[feature])

@@ -15,7 +15,7 @@ from features.calendar import BusinessHours
 from features.conversation import build_timeline
 from features.snapshots import opening_moments
 from models.policy import PriorityPolicy, rank_queue, sla_urgency
-from models.reasons import top_reasons
+from models.reasons import reason_catalogue, top_reasons
 from models.store import URGENCY_LEVELS, TriageModel
 from pipeline.core import contract
 from pipeline.core.params import Params
@@ -40,7 +40,7 @@ def score_tickets(
     """Score tickets as of ``as_of``; returns the queue sorted by rank (columns :data:`SCORE_COLUMNS` + extras)."""
     hours = BusinessHours.from_params(params.business_hours)
     policy = PriorityPolicy.from_params(params.policy)
-    timeline = build_timeline(tickets, events, hours)
+    timeline = build_timeline(tickets, events, hours, model.static_attributes, model.prior_ratings)
     created = tickets[(tickets["created_at"] <= as_of).to_numpy()].reset_index(drop=True)
     now = features_from_timeline(
         tickets, timeline, pd.DataFrame({"ticket_id": created["ticket_id"], "as_of": as_of})
@@ -79,6 +79,7 @@ def score_tickets(
     reasons = top_reasons(
         contributions, now, params.reasons.max_reasons, params.reasons.min_contribution,
         tier=tier, lowest_tier=params.reasons.lowest_tier, language=params.reasons.language,
+        catalogue=reason_catalogue(model.meta.get("attributes", {})),
     )
 
     scored = pd.DataFrame(

@@ -4,6 +4,9 @@ Files (no pickle anywhere, so loading a model cannot run code):
 
 - ``risk_model.txt`` / ``urgency_model.txt``: LightGBM boosters in LightGBM's text format;
 - ``calibration.json``: the risk calibrator as plain numbers;
+- ``risk_model.heldout.txt``, ``calibration.heldout.json``, ``urgency_model.heldout.txt``:
+  the held-out models, trained without the test period, when the files above are the
+  production refit on every labelled ticket (see :meth:`TriageModel.heldout`);
 - ``text_model.json`` + ``text_*_coef.npy``: the learned text scores (plain arrays);
 - ``model.json``: feature lists, categorical levels, target, training periods, data
   fingerprint, parameters, library versions, the model version, and ``checksums``: the
@@ -28,6 +31,7 @@ import pandas as pd
 from features.build import FEATURE_NAMES
 from models.calibration import Calibrator
 from models.text_model import TEXT_MODEL_FILES, TEXT_SCORE_COLUMNS, TextModel
+from pipeline.core import contract
 from pipeline.core.errors import ExportError, UserError
 from pipeline.core.io import atomic_path, write_json
 
@@ -35,6 +39,12 @@ URGENCY_LEVELS = ("low", "normal", "high", "urgent")
 RISK_FILE, URGENCY_FILE, CALIBRATION_FILE, META_FILE = (
     "risk_model.txt", "urgency_model.txt", "calibration.json", "model.json",
 )
+# The held-out models beside the production refit: absent when the production model is the held-out one.
+HELD_OUT_RISK_FILE, HELD_OUT_URGENCY_FILE, HELD_OUT_CALIBRATION_FILE = (
+    "risk_model.heldout.txt", "urgency_model.heldout.txt", "calibration.heldout.json",
+)
+# The level rare (and unseen) values of a categorical attribute share.
+OTHER_LEVEL = "(other)"
 # Written instead of a model when the champion gate has never promoted one.
 NO_CHAMPION_FILE = "NO_CHAMPION.json"
 
@@ -57,23 +67,38 @@ def prepare_matrix(
     """Select the model's columns in training order, categoricals on the training levels.
 
     Unseen categorical values become missing (LightGBM sends them down its default
-    branch) rather than a new level the model never saw. Raises
-    :class:`ModelMismatchError` naming the missing columns.
+    branch) rather than a new level the model never saw - except where the levels hold
+    :data:`OTHER_LEVEL` (attributes with rare levels pooled): there an unseen value is
+    one more rare value. An attribute the export lacks is all missing (an export need
+    not carry every attribute of the training one). Raises :class:`ModelMismatchError`
+    naming any other missing column.
     """
-    missing = [name for name in feature_names if name not in features.columns]
+    missing = [name for name in feature_names if name not in features.columns and not is_attribute(name)]
     if missing:
         raise ModelMismatchError(
             f"the model needs feature(s) {', '.join(missing[:5])}{'...' if len(missing) > 5 else ''} "
             "that the feature table lacks; retrain the model with this version (dvc repro)"
         )
-    matrix = features[feature_names].copy()
+    matrix = features.reindex(columns=feature_names)
     for name, levels in categorical_levels.items():
         values = matrix[name].astype(object)
+        if OTHER_LEVEL in levels:
+            values = values.where(values.isna() | values.isin(levels), OTHER_LEVEL)
         matrix[name] = pd.Categorical(values.where(values.isin(levels)), categories=levels)
     for name in feature_names:
         if name not in categorical_levels:
-            matrix[name] = pd.to_numeric(matrix[name], errors="coerce").astype("float64")
+            matrix[name] = _as_numbers(matrix[name])
     return matrix
+
+
+def _as_numbers(values: pd.Series) -> pd.Series:
+    """float64; an attribute's text levels ("12", "7.5") parsed once per level, not per row."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        numbers = pd.to_numeric(pd.Series(values.cat.categories.astype(str)), errors="coerce").to_numpy("float64")
+        codes = values.cat.codes.to_numpy()
+        return pd.Series(np.where(codes >= 0, numbers[np.clip(codes, 0, None)] if len(numbers) else np.nan, np.nan),
+                         index=values.index, dtype="float64")
+    return pd.to_numeric(values, errors="coerce").astype("float64")
 
 
 def categorical_levels_of(features: pd.DataFrame, names: list[str]) -> dict[str, list[str]]:
@@ -81,19 +106,67 @@ def categorical_levels_of(features: pd.DataFrame, names: list[str]) -> dict[str,
     return {name: sorted(map(str, features[name].astype(object).dropna().unique())) for name in names}
 
 
+def is_attribute(name: str) -> bool:
+    return str(name).startswith(contract.ATTRIBUTE_PREFIX)
+
+
+@dataclass(frozen=True)
+class HeldOutModels:
+    """The out-of-time risk booster, its calibrator and the urgency booster: fitted on the
+    training period only, so the test period is unseen by them."""
+
+    risk_booster: lgb.Booster
+    calibrator: Calibrator
+    urgency_booster: lgb.Booster | None
+
+
 @dataclass
 class TriageModel:
-    """The risk model (booster + calibrator) and the urgency model, with their metadata."""
+    """The risk model (booster + calibrator) and the urgency model, with their metadata.
+
+    The boosters here are the ones that score (the production refit when there is one);
+    :meth:`heldout` gives the model every reported number describes.
+    """
 
     risk_booster: lgb.Booster
     calibrator: Calibrator
     urgency_booster: lgb.Booster | None
     meta: dict = field(default_factory=dict)
     text_model: TextModel | None = None
+    held_out: HeldOutModels | None = None
+    is_held_out_view: bool = False
+
+    def heldout(self) -> TriageModel:
+        """The held-out model: trained on the training period only, the test period unseen.
+
+        Evaluation, per-moment evaluation and the champion gate judge this one; scoring
+        uses the model itself, refit on every labelled ticket. Without a separate held-out
+        model (``train.refit_on_all_labels: false``, or a model directory from before the
+        refit) the model is its own held-out model. The view shares ``meta`` (and so the
+        version) and cannot be saved.
+        """
+        if self.held_out is None:
+            return self
+        return TriageModel(self.held_out.risk_booster, self.held_out.calibrator, self.held_out.urgency_booster,
+                           self.meta, self.text_model, None, is_held_out_view=True)
 
     @property
     def version(self) -> str:
         return str(self.meta.get("model_version", "unknown"))
+
+    @property
+    def static_attributes(self) -> tuple[str, ...]:
+        """Ticket-row columns the model was trained to read as attributes known at creation."""
+        return tuple(self.meta.get("static_attributes", ()))
+
+    @property
+    def prior_ratings(self) -> float | None:
+        """``team_record.prior_ratings`` the model was trained with (None: a model from before it)."""
+        return (self.meta.get("params", {}).get("team_record") or {}).get("prior_ratings")
+
+    @property
+    def categorical_features(self) -> list[str]:
+        return list(self.meta.get("categorical_levels", {}))
 
     @property
     def target(self) -> str:
@@ -142,6 +215,8 @@ class TriageModel:
         Part files of an older model that this one lacks (say ``urgency_model.txt``) are
         removed once model.json is written; ``self.meta`` gets the new ``checksums``.
         """
+        if self.is_held_out_view:
+            raise ValueError("a held-out view is part of a model directory; save the model it came from")
         model_dir = Path(model_dir)
         try:
             model_dir.mkdir(parents=True, exist_ok=True)
@@ -153,6 +228,13 @@ class TriageModel:
             _write_booster(self.urgency_booster, model_dir / URGENCY_FILE)
             parts.append(URGENCY_FILE)
         write_json(self.calibrator.to_dict(), model_dir / CALIBRATION_FILE)
+        if self.held_out is not None:
+            _write_booster(self.held_out.risk_booster, model_dir / HELD_OUT_RISK_FILE)
+            write_json(self.held_out.calibrator.to_dict(), model_dir / HELD_OUT_CALIBRATION_FILE)
+            parts += [HELD_OUT_RISK_FILE, HELD_OUT_CALIBRATION_FILE]
+            if self.held_out.urgency_booster is not None:
+                _write_booster(self.held_out.urgency_booster, model_dir / HELD_OUT_URGENCY_FILE)
+                parts.append(HELD_OUT_URGENCY_FILE)
         if self.text_model is not None:
             self.text_model.save(model_dir)
             parts.extend(TEXT_MODEL_FILES)
@@ -184,10 +266,13 @@ class TriageModel:
             raise ModelIntegrityError(f"{meta_file}: not a csat-triage model description; {_RETRAIN}")
         files = _VerifiedFiles(model_dir, meta.get(CHECKSUMS_KEY))
         has_urgency, has_text = files.has(URGENCY_FILE), files.has(TEXT_MODEL_FILES[0])
+        has_held_out = files.has(HELD_OUT_RISK_FILE)
         check_feature_lists(meta, has_text, meta_file)
         try:
             text_model = TextModel.load(model_dir, files.read) if has_text else None
             calibrator = Calibrator.from_dict(json.loads(files.read(CALIBRATION_FILE)))
+            held_out_calibrator = (Calibrator.from_dict(json.loads(files.read(HELD_OUT_CALIBRATION_FILE)))
+                                   if has_held_out else None)
         except (ValueError, KeyError, TypeError, EOFError) as exc:
             if files.checksums is not None:
                 raise  # verified bytes that do not parse: a bug in the writer, keep the traceback
@@ -195,10 +280,20 @@ class TriageModel:
                                       f"{_RETRAIN}") from None
         risk_booster = files.booster(RISK_FILE)
         urgency_booster = files.booster(URGENCY_FILE) if has_urgency else None
+        held_out = None
+        if has_held_out:
+            held_out = HeldOutModels(
+                files.booster(HELD_OUT_RISK_FILE), held_out_calibrator,
+                files.booster(HELD_OUT_URGENCY_FILE) if files.has(HELD_OUT_URGENCY_FILE) else None,
+            )
         # The boosters read columns by position: the lists in model.json must be exactly theirs,
         # or features would be fed in the wrong order and scores silently wrong.
-        for name, booster, key in ((RISK_FILE, risk_booster, "risk_features"),
-                                   (URGENCY_FILE, urgency_booster, "urgency_features")):
+        for name, booster, key in (
+            (RISK_FILE, risk_booster, "risk_features"),
+            (URGENCY_FILE, urgency_booster, "urgency_features"),
+            (HELD_OUT_RISK_FILE, held_out and held_out.risk_booster, "risk_features"),
+            (HELD_OUT_URGENCY_FILE, held_out and held_out.urgency_booster, "urgency_features"),
+        ):
             if booster is not None and booster.feature_name() != list(meta.get(key, [])):
                 raise ModelMismatchError(
                     f"{model_dir / name}: its features differ from {key} in {META_FILE} (order or names); "
@@ -209,10 +304,12 @@ class TriageModel:
             urgency_booster=urgency_booster,
             meta=meta,
             text_model=text_model,
+            held_out=held_out,
         )
 
 
-_PART_FILES = (RISK_FILE, URGENCY_FILE, CALIBRATION_FILE, *TEXT_MODEL_FILES)
+_PART_FILES = (RISK_FILE, URGENCY_FILE, CALIBRATION_FILE, *TEXT_MODEL_FILES,
+               HELD_OUT_RISK_FILE, HELD_OUT_URGENCY_FILE, HELD_OUT_CALIBRATION_FILE)
 
 
 def check_feature_lists(meta: dict, has_text_model: bool, where: Path | str = META_FILE) -> None:
@@ -223,7 +320,7 @@ def check_feature_lists(meta: dict, has_text_model: bool, where: Path | str = ME
     """
     known = set(FEATURE_NAMES) | (set(TEXT_SCORE_COLUMNS) if has_text_model else set())
     listed = [*meta.get("risk_features", []), *meta.get("urgency_features", [])]
-    unknown = list(dict.fromkeys(name for name in listed if name not in known))
+    unknown = list(dict.fromkeys(name for name in listed if name not in known and not is_attribute(name)))
     if unknown:
         raise ModelMismatchError(
             f"{where}: the model needs feature(s) {', '.join(map(str, unknown[:5]))}"
@@ -307,15 +404,23 @@ def _write_booster(booster: lgb.Booster, path: Path) -> None:
 
 def model_version(
     risk_booster: lgb.Booster, urgency_booster: lgb.Booster | None, calibrator: Calibrator,
-    text_model: TextModel | None = None,
+    text_model: TextModel | None = None, held_out: HeldOutModels | None = None,
 ) -> str:
-    """Content hash of the models: the same training gives the same version, on any machine."""
+    """Content hash of the models: the same training gives the same version, on any machine.
+
+    The held-out models count too: the metrics a version reports are theirs.
+    """
     digest = hashlib.sha256(risk_booster.model_to_string().encode())
     if urgency_booster is not None:
         digest.update(urgency_booster.model_to_string().encode())
     digest.update(json.dumps(calibrator.to_dict(), sort_keys=True).encode())
     if text_model is not None:
         digest.update(text_model.risk_coef.tobytes() + text_model.urgency_coef.tobytes())
+    if held_out is not None:
+        digest.update(held_out.risk_booster.model_to_string().encode())
+        if held_out.urgency_booster is not None:
+            digest.update(held_out.urgency_booster.model_to_string().encode())
+        digest.update(json.dumps(held_out.calibrator.to_dict(), sort_keys=True).encode())
     return digest.hexdigest()[:12]
 
 

@@ -32,6 +32,11 @@ class Target:
     # created in [created_from, created_to) matching ``where`` become unlabelled, never dropped.
     unlabel: tuple[dict, ...] = ()
 
+    @property
+    def outcome_is_rating(self) -> bool:
+        """A survey rating arrives after the solve; other targets (an SLA) may be decided by it."""
+        return self.column == "satisfaction"
+
     @classmethod
     def parse(cls, spec: str | None) -> Target:
         """``"satisfaction"`` (default) or ``"COLUMN=BAD_VALUE[,BAD_VALUE...]"``."""

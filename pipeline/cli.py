@@ -83,19 +83,25 @@ def simulate(
     seed: int | None = typer.Option(None, "--seed", help="Random seed; same seed, same files (default: params)."),
     start: str | None = typer.Option(None, "--start", help="First day of the period, UTC (default: params)."),
     days: int | None = typer.Option(None, "--days", min=1, help="Length of the period in days (default: params)."),
+    later_days: int | None = typer.Option(
+        None, "--later-days", min=1, help="The desk runs this many days longer (default: params)."),
+    later_out: Path | None = typer.Option(
+        None, "--later-out", help="Also write the same desk's export --later-days later here (for monitor)."),
     fmt: str = typer.Option("csv", "--format", help="csv, parquet or zendesk."),
     params_file: Path = PARAMS_OPTION,
 ) -> None:
     """Simulate a support desk and write an export plus truth.csv (true risk and urgency)."""
     from pipeline.stages.simulate import simulate_demo
 
-    given = {"tickets": tickets, "seed": seed, "start": start, "days": days}
+    given = {"tickets": tickets, "seed": seed, "start": start, "days": days, "later_days": later_days}
     settings = _params(params_file).simulate.model_copy(update={k: v for k, v in given.items() if v is not None})
-    simulation = simulate_demo(out, settings, fmt)
+    simulation = simulate_demo(out, settings, fmt, later_out)
     typer.echo(
         f"simulated {len(simulation.tickets)} tickets, {len(simulation.events)} events "
         f"up to {simulation.export_at:%Y-%m-%d %H:%M} UTC -> {out}"
     )
+    if later_out is not None:
+        typer.echo(f"and the same desk {settings.later_days} days later -> {later_out}")
 
 
 @app.command()
@@ -297,14 +303,19 @@ def serve(
     db: str | None = typer.Option(None, "--db", help="SQLAlchemy URL (default: data/scored/priorities.sqlite)."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (default: this machine only)."),
     port: int = typer.Option(8000, "--port", min=0, max=65535, help="Port (0: any free port)."),
+    monitoring: Path | None = typer.Option(
+        None, "--monitoring",
+        help="`csat-triage monitor`'s report (e.g. reports/monitoring.json) for /monitoring; read at every load."),
 ) -> None:
-    """The queue page for agents: the queue with filters, each ticket's score history, feedback buttons.
+    """The queue page for agents: the queue with filters, each ticket's score history, feedback buttons,
+    and how past predictions turned out (/monitoring).
 
     Set CSAT_TRIAGE_TOKEN to require `Authorization: Bearer <token>` (the page has a login form).
     """
     from pipeline.sinks.web import serve as run
 
-    run(db or "sqlite:///data/scored/priorities.sqlite", host, port, echo=lambda line: typer.echo(line, err=True))
+    run(db or "sqlite:///data/scored/priorities.sqlite", host, port, echo=lambda line: typer.echo(line, err=True),
+        monitoring=monitoring)
 
 
 def _import(source: str, src: Path, out: Path, fmt: str) -> None:

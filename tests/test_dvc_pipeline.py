@@ -80,7 +80,7 @@ def test_a_change_in_features_marks_every_stage_that_runs_it_stale(repo):
     original = build.read_text()
     build.write_text(original + "\n# a change\n")
     try:
-        assert stale_stages(repo) == {"featurize", "train", "evaluate", "register", "score"}
+        assert stale_stages(repo) == {"featurize", "train", "evaluate", "register", "score", "monitor"}
     finally:
         build.write_text(original)
     assert stale_stages(repo) == set()

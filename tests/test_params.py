@@ -65,7 +65,7 @@ def test_missing_params_file_is_an_error_naming_the_path(tmp_path, monkeypatch):
 @pytest.mark.parametrize("data, message", [
     ({"split": {"train": 0}}, "split.train: Input should be greater than 0"),
     ({"business_hours": {"timezone": "Mars/Olympus"}}, "business_hours.timezone: unknown time zone"),
-    ({"snapshots": {"moments": ["opening", "lunch"]}}, "snapshots.moments.1"),
+    ({"snapshots": {"moments": ["opening", "lunch"]}}, "snapshots.moments: unknown moment 'lunch'"),
     ({"champion": {"metric": "accuracy"}}, "champion.metric"),
     ({"risk_model": {"learning_rate": "fast"}}, "risk_model.learning_rate"),
     ({"polcy": {}}, "polcy: unknown key"),

@@ -24,7 +24,8 @@ CORE = ("pipeline/core", "pipeline/sources")
 FEATURES = (*CORE, "features")
 MODELS = (*FEATURES, "models")
 READ_EXPORT = ("ingest",)  # every stage that reads an export validates it with these params
-FEATURE_PARAMS = (*READ_EXPORT, "business_hours", "snapshots")
+# `target` too: which snapshot moments `auto` takes depends on whether the outcome is a rating.
+FEATURE_PARAMS = (*READ_EXPORT, "business_hours", "snapshots", "attributes", "team_record", "target")
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,8 @@ class Pipeline:
     registry_name: str = "csat-triage"
     raw: str = "data/raw"
     truth: str | None = None  # the simulator's truth.csv, for the oracle ceiling
-    extra: tuple[str, ...] = ()  # optional stages: "evaluate_moments", "score"
+    extra: tuple[str, ...] = ()  # optional stages: "evaluate_moments", "score", "monitor"
+    later_raw: str | None = None  # a later export of the same desk, for the monitor stage
     plots: list = field(default_factory=list)
 
 
@@ -64,7 +66,7 @@ def stages(p: Pipeline) -> list[Stage]:
         Stage("train", "csat-triage train data/interim --snapshots data/features/snapshots.parquet "
                        "--out data/models/candidate",
               (*MODELS, "pipeline/stages/train.py"),
-              (*FEATURE_PARAMS, "target", "train", "split", "risk_model", "urgency_model", "text_model"),
+              (*FEATURE_PARAMS, "train", "split", "risk_model", "urgency_model", "text_model"),
               deps=("data/interim", "data/features/snapshots.parquet"), outs=("data/models/candidate",)),
         Stage("evaluate", "csat-triage evaluate data/models/candidate --out reports/metrics.json "
                           f"--plots reports/plots{truth_option}",
@@ -96,6 +98,14 @@ def stages(p: Pipeline) -> list[Stage]:
             deps=("data/interim", "data/models/champion"),
             outs=("data/scored/priorities.csv", "data/scored/zendesk_update_many.json",
                   {"data/scored/priorities.sqlite": {"persist": True}})))
+    if "monitor" in p.extra:
+        # The later export of the same desk (simulate --later-out): the outcomes the scored queue turned into.
+        out.append(Stage(
+            "monitor", f"csat-triage monitor {p.later_raw} --db sqlite:///data/scored/priorities.sqlite "
+                       "--model data/models/champion --out reports/monitoring.json --plots reports/monitoring",
+            (*MODELS, "pipeline/sinks", "pipeline/stages/monitor.py"), (*FEATURE_PARAMS, "monitor"),
+            deps=(p.later_raw, "data/scored/priorities.sqlite", "data/models/champion"),
+            outs=({"reports/monitoring": {"cache": False}},), metrics=("reports/monitoring.json",)))
     return out
 
 
@@ -109,6 +119,8 @@ DEMO_PLOTS = [
                                               "template": "bar_horizontal", "x": "gain", "y": "feature"}},
     {"reports/plots/urgency_confusion.csv": {"title": "Urgency confusion, test period", "template": "confusion",
                                              "x": "predicted", "y": "actual"}},
+    {"reports/monitoring/monitoring_runs.csv": {"title": "Monitoring: how each scoring run turned out",
+                                                "x": "run_id", "y": ["roc_auc", "ece"]}},
 ]
 
 SHARED = "../../../shared/datasets"
@@ -116,9 +128,10 @@ PIPELINES = (
     Pipeline(
         "dvc.yaml",
         "The demo pipeline on the embedded simulator. `make repro` runs it.",
-        Stage("simulate", "csat-triage simulate --out data/raw/demo", (*CORE, "pipeline/stages/simulate.py"),
-              ("simulate",), outs=("data/raw/demo",)),
-        raw="data/raw/demo", truth="data/raw/demo/truth.csv", extra=("score",), plots=DEMO_PLOTS,
+        Stage("simulate", "csat-triage simulate --out data/raw/demo --later-out data/raw/demo_later",
+              (*CORE, "pipeline/stages/simulate.py"), ("simulate",), outs=("data/raw/demo", "data/raw/demo_later")),
+        raw="data/raw/demo", truth="data/raw/demo/truth.csv", extra=("score", "monitor"),
+        later_raw="data/raw/demo_later", plots=DEMO_PLOTS,
     ),
     Pipeline(
         "realdata/servicenow/dvc.yaml",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import codecs
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -42,6 +42,10 @@ class SimulateParams(Section):
     seed: int = 7
     start: str = "2026-01-05"
     days: int = Field(120, ge=1)
+    """The export is cut at ``start`` + this many days (days)."""
+    later_days: int = Field(14, ge=1)
+    """The desk keeps running this long after the export; ``simulate --later-out`` writes the
+    same desk's export at that later moment, so ``monitor`` can judge the first run (days)."""
 
 
 class IngestParams(Section):
@@ -128,13 +132,58 @@ SnapshotMoment = Literal["opening", "customer_message", "solved", "field_change"
 class SnapshotsParams(Section):
     """Training rows: the moments in each ticket's life at which features are taken."""
 
-    moments: tuple[SnapshotMoment, ...] = ("opening", "customer_message", "solved")
+    moments: Literal["auto"] | tuple[SnapshotMoment, ...] = "auto"
+    """``auto``: opening, daily, and customer_message (a log with customer messages) or
+    field_change (a log without, e.g. a ServiceNow audit log); solved only when the outcome is
+    a rating (given after the solve), never for a time-based target the solve decides."""
+
+    @field_validator("moments", mode="before")
+    @classmethod
+    def _known_moments(cls, value):
+        # One clear message instead of pydantic's per-branch errors of the union.
+        if value == "auto":
+            return value
+        known = get_args(SnapshotMoment)
+        if not isinstance(value, (list, tuple)) or not value:
+            raise ValueError(f"expected auto or a list of moments from: {', '.join(known)}")
+        unknown = [str(v) for v in value if v not in known]
+        if unknown:
+            raise ValueError(f"unknown moment {unknown[0]!r}; expected auto or a list of: {', '.join(known)}")
+        return tuple(value)
     max_per_ticket: int = Field(6, ge=1)
     opening_window_minutes: float = Field(5.0, ge=0)
     """"Opening" = created_at + this; also the urgency model's as-of."""
     daily_local_time: str = Field("05:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     """The ``daily`` moment: this local wall-clock time (business_hours.timezone) on each day a
     ticket is open, the moment a nightly run scores it."""
+
+
+class AttributesParams(Section):
+    """Ticket attributes (product, plan, form, organization, custom fields) as features ``attr_<name>``.
+
+    An attribute's history comes from ``field`` events (its value at any moment is the
+    latest event at or before it). A ticket-row column is used only when listed in
+    ``static``: a ticket row holds values as of the export, so only the user can assert
+    that a column was already known when the ticket was created.
+    """
+
+    static: tuple[str, ...] = ()
+    """Ticket-row columns known at creation (e.g. organization, brand, form): each is an
+    attribute with that value from ``created_at`` on."""
+    exclude: tuple[str, ...] = ()
+    """Attribute names never used as features (e.g. a resolution code set at the end)."""
+    min_level_count: int = Field(20, ge=1)
+    """Categorical levels seen on fewer training tickets than this are pooled into ``(other)`` (tickets)."""
+    max_levels: int = Field(50, ge=1)
+    """At most this many levels per categorical attribute are kept, the most frequent first."""
+
+
+class TeamRecordParams(Section):
+    """Cross-ticket features: the current group's and assignee's record and load."""
+
+    prior_ratings: float = Field(20.0, ge=0)
+    """A group's or assignee's share of bad ratings is shrunk toward the overall share as if it
+    had this many more ratings at the overall rate (ratings)."""
 
 
 class UnlabelWindow(Section):
@@ -173,6 +222,10 @@ class TrainParams(Section):
     min_labelled_tickets: int = Field(200, ge=1)
     min_bad_tickets: int = Field(30, ge=1)
     exclude_features: tuple[str, ...] = ()
+    refit_on_all_labels: bool = True
+    """After the held-out fit (the test period unseen; every reported number and the gate),
+    refit the models that score on every labelled ticket, the newest weeks included, with
+    the round counts chosen out of time and a calibrator fitted out of fold."""
 
 
 class SplitParams(Section):
@@ -322,6 +375,8 @@ class Params(Section):
     ingest: IngestParams = IngestParams()
     business_hours: BusinessHoursParams = BusinessHoursParams()
     snapshots: SnapshotsParams = SnapshotsParams()
+    attributes: AttributesParams = AttributesParams()
+    team_record: TeamRecordParams = TeamRecordParams()
     target: TargetParams = TargetParams()
     train: TrainParams = TrainParams()
     split: SplitParams = SplitParams()

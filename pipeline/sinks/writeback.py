@@ -20,7 +20,6 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 
-from models.scoring import QUEUE_EXTRA_COLUMNS, SCORE_COLUMNS
 from pipeline.core.errors import UserError
 
 FEEDBACK_VERDICTS = ("agree", "disagree", "handled")
@@ -123,7 +122,9 @@ def _now() -> str:
 
 
 def _records(scored: pd.DataFrame) -> list[dict]:
-    columns = [c for c in SCORE_COLUMNS + QUEUE_EXTRA_COLUMNS if c in scored.columns]
+    # The table's own columns (= models.scoring's SCORE_COLUMNS + QUEUE_EXTRA_COLUMNS, tested), not an
+    # import of models.scoring: that loads LightGBM, seconds that `serve` would wait for at every start.
+    columns = [c.name for c in ticket_priorities.columns if c.name in scored.columns]
     frame = scored[columns].astype(object).where(scored[columns].notna(), None)
     frame["scored_at"] = scored["scored_at"].astype(str)
     return frame.to_dict(orient="records")

@@ -466,6 +466,13 @@ def _clean_events(raw: pd.DataFrame, source: Path, tickets: pd.DataFrame, run: _
             table, source, lines, rejects,
         )
     value = value.where(~kind.isin(("status", "priority")), value.str.lower())
+    # Attribute names become feature names (attr_<name>): one spelling per attribute.
+    field = contract.attribute_names(_text(raw, "field")).where(kind == contract.FIELD_EVENT, "")
+    keep = _reject_where(
+        keep, (kind == contract.FIELD_EVENT) & (field == ""),
+        "field event without a field name (column `field`)",
+        table, source, lines, rejects,
+    )
 
     # Ticket ids are unique among clean tickets; -1 (unknown ticket) takes NaT, and the
     # column stays a timestamp even when no ticket row survived.
@@ -493,6 +500,7 @@ def _clean_events(raw: pd.DataFrame, source: Path, tickets: pd.DataFrame, run: _
             "kind": kind,
             "value": value.replace("", None),
             "body": _bounded(raw["body"].astype(str), run) if "body" in raw.columns else "",
+            "field": field.replace("", None),
         }
     )
     extra = [c for c in raw.columns if c not in contract.EVENT_COLUMNS and c != "_line"]

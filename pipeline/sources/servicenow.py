@@ -39,6 +39,18 @@ Decisions (each counted in :class:`ImportSummary`, nothing is dropped silently):
 * Actor: ``system`` for the events of an incident's first audit row (the initial
   routing), ``agent`` for everything after. The log has no messages and no text,
   so there are no customer events and every ``body`` is empty.
+* Attributes (kind ``field``, one event per attribute and row, named by the source
+  column): :data:`ATTRIBUTE_COLUMNS`, the incident's descriptive fields that are
+  filled in and corrected during its life. The first row gives each present value
+  (actor ``system``, like the initial routing); every later row whose raw value
+  differs from the row before gives one (actor ``agent``), ``?`` being a cleared
+  (empty) value. A ``?`` on the first row gives no event: nothing was set yet.
+  ``opened_by`` and ``sys_created_by`` are set when the incident is opened and never
+  change, so they are attributes too. Left out: what is only known at or after the
+  resolution (:data:`OUTCOME_COLUMNS`), the log's own counters and ``made_sla`` (the
+  target), ``caller_id`` (the requester), ``active`` (a copy of the state) and
+  ``sys_updated_by`` (the author of each update, not a property of the incident: it
+  changes on 93% of incidents, and the event's actor already says who acts).
 * Ticket fields are the values on the incident's last row (in the order above);
   ``made_sla`` there gives ``sla_missed``. The final ``reopen_count`` and
   ``reassignment_count`` are kept as ``log_reopen_count``/``log_reassignment_count``.
@@ -113,6 +125,34 @@ EXTRA_TICKET_COLUMNS = (
     "notify",
     "opened_by",
 )
+# Incident attributes written as ``field`` events (when present in the source), in the
+# order a row's attribute events are written (after its status/group/assignee/priority).
+ATTRIBUTE_COLUMNS = (
+    "contact_type",
+    "location",
+    "category",
+    "subcategory",
+    "u_symptom",
+    "cmdb_ci",
+    "impact",
+    "urgency",
+    "knowledge",
+    "u_priority_confirmation",
+    "notify",
+    "opened_by",
+    "sys_created_by",
+)
+# Known only at or after the resolution: never attributes (nor ticket columns).
+OUTCOME_COLUMNS = (
+    "closed_code",
+    "resolved_by",
+    "resolved_at",
+    "closed_at",
+    "problem_id",
+    "rfc",
+    "vendor",
+    "caused_by",
+)
 # Source column behind each field-change kind; one audit row's events are written
 # in the contract's kind order (status, group, assignee, priority).
 SOURCE_COLUMN_BY_KIND = {
@@ -139,6 +179,7 @@ class ImportSummary:
     group_events: int
     assignee_events: int
     priority_events: int
+    field_events: int
     rows_with_events: int
     rows_without_change: int
     rows_dropped_no_incident: int
@@ -182,8 +223,9 @@ def convert_servicenow(log: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, I
 
     ``log`` is the text frame from :func:`read_servicenow_log` (one row per audit
     row, ``?`` = missing, ``_line`` optional). ``tickets`` has one row per incident,
-    ``events`` one row per field change with ``at`` as ``datetime64[ns, UTC]`` and
-    the extra columns ``source_line`` and ``source_value``.
+    ``events`` one row per field change or attribute value (kind ``field``, the
+    attribute in ``field``) with ``at`` as ``datetime64[ns, UTC]`` and the extra
+    columns ``source_line`` and ``source_value``.
     """
     log = log.reset_index(drop=True)
     if "_line" not in log.columns:
@@ -200,6 +242,7 @@ def convert_servicenow(log: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, I
         group_events=int(counts_by_kind.get("group", 0)),
         assignee_events=int(counts_by_kind.get("assignee", 0)),
         priority_events=int(counts_by_kind.get("priority", 0)),
+        field_events=int(counts_by_kind.get(contract.FIELD_EVENT, 0)),
         rows_with_events=rows_with_events,
         rows_without_change=len(rows) - rows_with_events,
         rows_dropped_no_incident=drops["no_incident"],
@@ -301,6 +344,43 @@ def _change_mask(rows: pd.DataFrame, kind: str, value: pd.Series, raw: pd.Series
     return (first_known | (key.notna() & previous.notna() & (key != previous))).astype(bool)
 
 
+def _attribute_mask(rows: pd.DataFrame, raw: pd.Series) -> pd.Series:
+    """True where an attribute gets an event: a present value on the first row, then each change.
+
+    ``raw`` is the attribute's text per row with ``?`` as ``""`` (cleared), so a change to or
+    from ``?`` is an event too.
+    """
+    # Rows are sorted by incident, so the row before is the same incident's except on a
+    # first row, which is judged on its own.
+    values = raw.to_numpy(dtype=object)
+    changed = np.empty(len(values), dtype=bool)
+    changed[1:] = values[1:] != values[:-1]
+    first = rows["_first_row"].to_numpy()
+    return pd.Series(np.where(first, values != "", changed), index=rows.index)
+
+
+def _event_frame(rows: pd.DataFrame, changed: pd.Series, kind: str, field: str, value: pd.Series,
+                 raw: pd.Series, kind_order: int) -> pd.DataFrame:
+    # Only the four columns an event needs: selecting rows of the whole audit frame once per
+    # kind and attribute would copy its ~40 text columns each time.
+    picked = rows[["_number", "_at", "_first_row", "_line"]][changed.to_numpy()]
+    return pd.DataFrame(
+        {
+            "ticket_id": picked["_number"].astype(str),
+            "at": picked["_at"],
+            "actor": np.where(picked["_first_row"], "system", "agent"),
+            "kind": kind,
+            "value": value[changed].astype(str),
+            "body": "",
+            "field": field,
+            "source_line": picked["_line"].astype("int64"),
+            "source_value": raw[changed].fillna(""),
+            "_row": picked.index.to_numpy(),
+            "_kind_order": kind_order,
+        }
+    )
+
+
 def _build_events(rows: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     """Contract events from ordered audit rows; returns (events, number of rows with an event)."""
     frames = []
@@ -310,23 +390,13 @@ def _build_events(rows: pd.DataFrame) -> tuple[pd.DataFrame, int]:
         value, raw = _field_values(rows, kind, column)
         changed = _change_mask(rows, kind, value, raw)
         rows_with_event |= changed
-        picked = rows[changed.to_numpy()]
-        frames.append(
-            pd.DataFrame(
-                {
-                    "ticket_id": picked["_number"].astype(str),
-                    "at": picked["_at"],
-                    "actor": np.where(picked["_first_row"], "system", "agent"),
-                    "kind": kind,
-                    "value": value[changed].astype(str),
-                    "body": "",
-                    "source_line": picked["_line"].astype("int64"),
-                    "source_value": raw[changed].fillna(""),
-                    "_row": picked.index.to_numpy(),
-                    "_kind_order": kind_order,
-                }
-            )
-        )
+        frames.append(_event_frame(rows, changed, kind, "", value, raw, kind_order))
+    present = [c for c in ATTRIBUTE_COLUMNS if c in rows.columns]
+    for offset, column in enumerate(present, start=len(contract.FIELD_CHANGE_KINDS)):
+        raw = _missing_to_na(rows[column]).fillna("")
+        changed = _attribute_mask(rows, raw)
+        rows_with_event |= changed
+        frames.append(_event_frame(rows, changed, contract.FIELD_EVENT, column, raw, raw, offset))
     events = pd.concat(frames, ignore_index=True)
     # Rows are already in incident/time order, so the row position orders the events.
     events = events.sort_values(["_row", "_kind_order"], kind="stable", ignore_index=True)

@@ -1,9 +1,11 @@
 """Zendesk API dumps -> the export contract (tickets + events).
 
 A directory of incremental-export responses (tickets, ticket_events or audits, users,
-satisfaction_ratings) becomes the two contract tables; every record that cannot be
-used is counted, never silently dropped. The JSON shapes are described in
-:mod:`pipeline.sources.zendesk_shapes`.
+satisfaction_ratings, and optionally ticket_fields and ticket_forms) becomes the two
+contract tables; every record that cannot be used is counted, never silently dropped.
+The JSON shapes are described in :mod:`pipeline.sources.zendesk_shapes`; ticket
+attributes (custom fields, form, brand, organization, tags) in
+:mod:`pipeline.sources.zendesk_fields`.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import pandas as pd
 from pipeline.core import contract
 from pipeline.core.errors import ExportError
 from pipeline.core.io import write_export
+from pipeline.core.params import ZendeskParams
+from pipeline.sources import zendesk_fields
 from pipeline.sources.zendesk_shapes import (
     AGENT_ROLES,
     CHANNEL_FROM_ZENDESK,
@@ -46,6 +50,14 @@ class ImportSummary:
     by the rule that decided their actor: ``requester`` (the ticket's requester ->
     customer), ``assignee`` (someone who is an assignee somewhere -> agent),
     ``note`` (internal notes are agent-only -> agent) and ``fallback`` (-> agent).
+
+    Attributes (kind ``field``): ``attribute_events`` in all, named ``attributes``; of
+    them ``attribute_values_before_first_change`` (a first Change's previous value, at
+    the ticket's creation) and ``attribute_values_from_ticket_rows`` (form, brand,
+    organization with no event). Left out: ``empty_attributes_at_creation`` (Create
+    children without a value), ``skipped_field_values`` (free-text and card fields),
+    ``own_output_values_skipped`` (this project's risk field and tags) and
+    ``rare_tags_left_out`` (distinct tags on too few tickets, or beyond the most frequent).
     """
 
     out_dir: str
@@ -63,6 +75,14 @@ class ImportSummary:
     unknown_author_events: dict[str, int] = field(default_factory=dict)
     ratings_from_ratings_file: int = 0
     ignored_files: tuple[str, ...] = ()
+    attribute_events: int = 0
+    attributes: tuple[str, ...] = ()
+    attribute_values_before_first_change: int = 0
+    attribute_values_from_ticket_rows: int = 0
+    empty_attributes_at_creation: int = 0
+    skipped_field_values: int = 0
+    own_output_values_skipped: int = 0
+    rare_tags_left_out: int = 0
 
     def lines(self) -> list[str]:
         """Human-readable summary, one fact per line, no ticket text."""
@@ -82,6 +102,15 @@ class ImportSummary:
             rules = ", ".join(f"{k} {v}" for k, v in sorted(self.unknown_author_events.items()))
             out.append(f"{self.unknown_authors} authors not in users file ({rules} events)")
         out.append(f"ratings from satisfaction_ratings file: {self.ratings_from_ratings_file}")
+        out.append(
+            f"attributes: {self.attribute_events} events for {len(self.attributes)} attributes "
+            f"({self.attribute_values_before_first_change} from a first change's previous value, "
+            f"{self.attribute_values_from_ticket_rows} from ticket rows; left out: "
+            f"{self.skipped_field_values} free-text or card values, {self.own_output_values_skipped} "
+            f"of this project's own risk field and tags, {self.rare_tags_left_out} rare tags)"
+        )
+        if self.attributes:
+            out.append("attribute names: " + ", ".join(self.attributes))
         for name in self.ignored_files:
             out.append(f"ignored {name}: ticket_events takes precedence over audits")
         return out
@@ -101,28 +130,32 @@ def source_files(src: str | os.PathLike) -> tuple[Path, Path]:
             events or src / f"{ENDPOINT_TICKET_EVENTS}.json")
 
 
-def read_zendesk_export(src: str | os.PathLike) -> tuple[pd.DataFrame, pd.DataFrame]:
+def read_zendesk_export(
+    src: str | os.PathLike, own: ZendeskParams | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Read a Zendesk API dump into contract tables ``(tickets, events)``.
 
     Every value is text (``""`` when absent), like a CSV export read as strings:
     timestamps are Zendesk's ISO-8601 text (``...Z``), group and assignee are Zendesk
     ids. ``tickets`` has one row per live ticket (latest record wins, deleted ones
     left out); ``events`` is ordered by ticket, then ``at``, ties in source order.
+    ``own`` names this project's write-back field and tags (never read back as
+    attributes); default: the ``zendesk`` params defaults.
     """
-    tickets, events, _ = _read_export(Path(src))
+    tickets, events, _ = _read_export(Path(src), own or ZendeskParams())
     return tickets, events
 
 
 def import_zendesk(
-    src: str | os.PathLike, out_dir: str | os.PathLike, fmt: str = "csv"
+    src: str | os.PathLike, out_dir: str | os.PathLike, fmt: str = "csv", own: ZendeskParams | None = None
 ) -> ImportSummary:
     """Read a Zendesk dump and write it as a contract export (``tickets.<fmt>``, ``events.<fmt>``)."""
-    tickets, events, stats = _read_export(Path(src))
+    tickets, events, stats = _read_export(Path(src), own or ZendeskParams())
     write_export(out_dir, tickets, events, fmt)
     return ImportSummary(out_dir=str(out_dir), tickets=len(tickets), events=len(events), **stats)
 
 
-def _read_export(src: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+def _read_export(src: Path, own: ZendeskParams) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     if not is_zendesk_export(src):
         raise ExportError(
             f"{src}: no tickets.json or tickets.jsonl; save the incremental ticket export "
@@ -135,6 +168,8 @@ def _read_export(src: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]
 
     in_deleted = raw_events["ticket_id"].isin(deleted_ids)
     raw_events = raw_events[~in_deleted.to_numpy()]
+    names = zendesk_fields.read_names(src, _iter_records, own)
+    raw_events, attribute_stats = zendesk_fields.attribute_events(raw_events, tickets, names, own)
     events, actor_stats = _resolve_actors(raw_events, tickets, users)
 
     ratings = _read_ratings(src)
@@ -147,6 +182,7 @@ def _read_export(src: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]
         **actor_stats,
         "ratings_from_ratings_file": int(tickets["ticket_id"].isin(ratings["ticket_id"]).sum()),
         "ignored_files": ignored,
+        **attribute_stats,
     }
     return tickets[list(contract.TICKET_COLUMNS)], events, stats
 
@@ -271,6 +307,9 @@ def _read_tickets(src: Path) -> tuple[pd.DataFrame, dict[str, int], set[str], li
             "assignee": [_text_id(r.get("assignee_id")) for r in records],
             "subject": [_text(r.get("subject")) for r in records],
             "satisfaction": [rating(r) for r in records],
+            # Creation-time attributes, used only for tickets with no event of them.
+            **{f"_{attribute}": [zendesk_fields.value_text(r.get(name)) for r in records]
+               for name, attribute in zendesk_fields.SYSTEM_ATTRIBUTES.items()},
         },
         dtype=object,
     )
@@ -337,10 +376,18 @@ class _EventColumns:
     value: list[str] = field(default_factory=list)
     body: list[str] = field(default_factory=list)
     key: list[str] = field(default_factory=list)
+    attribute_key: list[str] = field(default_factory=list)
+    previous: list[str | None] = field(default_factory=list)
+    created: list[bool] = field(default_factory=list)
+    tags_full: list[list[str] | None] = field(default_factory=list)
+    tags_previous: list[list[str] | None] = field(default_factory=list)
+    tags_added: list[list[str] | None] = field(default_factory=list)
+    tags_removed: list[list[str] | None] = field(default_factory=list)
     comments_without_body: int = 0
     empty_changes: int = 0
 
-    def add(self, parent: dict, child: dict, kind: str, value: str, body: str, key: str) -> None:
+    def add(self, parent: dict, child: dict, kind: str, value: str, body: str, key: str,
+            attribute: zendesk_fields.ChildAttribute | None = None, created: bool = False) -> None:
         self.ticket_id.append(parent["ticket_id"])
         self.at.append(_text(child.get("created_at")) or parent["at"])
         self.epoch.append(parent["epoch"])
@@ -351,6 +398,17 @@ class _EventColumns:
         self.value.append(value)
         self.body.append(body)
         self.key.append(key)
+        self.created.append(created)
+        self.attribute_key.append(attribute.key if attribute else "")
+        self.previous.append(attribute.previous if attribute else None)
+        full, previous, added, removed = attribute.tags if attribute and attribute.tags else _NO_TAGS
+        self.tags_full.append(full)
+        self.tags_previous.append(previous)
+        self.tags_added.append(added)
+        self.tags_removed.append(removed)
+
+
+_NO_TAGS = (None, None, None, None)
 
 
 def _is_system_via(via: Any) -> bool:
@@ -387,6 +445,8 @@ def _read_raw_events(src: Path, source: str) -> tuple[pd.DataFrame, dict[str, in
             "ticket_id": cols.ticket_id, "at": cols.at, "epoch": cols.epoch,
             "author": cols.author, "system": cols.system, "kind": cols.kind,
             "value": cols.value, "body": cols.body, "key": cols.key,
+            "field": cols.attribute_key, "previous": cols.previous, "created": cols.created,
+            **{name: getattr(cols, name) for name in zendesk_fields.TAG_COLUMNS},
         }
     )
     frame = _fill_epoch_times(frame)
@@ -426,7 +486,11 @@ def _walk_children(parent: dict, children: list[dict], cols: _EventColumns) -> N
             if value == "":
                 cols.empty_changes += 1  # e.g. priority null at creation, unassignment
                 continue
-            cols.add(parent, child, FIELD_KINDS[name], value, "", f"{key}:{name}")
+            cols.add(parent, child, FIELD_KINDS[name], value, "", f"{key}:{name}" if key else "")
+        created = event_type == "Create"
+        for attribute in zendesk_fields.child_attributes(child):
+            cols.add(parent, child, contract.FIELD_EVENT, attribute.value, "",
+                     f"{key}:{attribute.key}" if key else "", attribute, created)
 
 
 def _has_text(child: dict) -> bool:
@@ -488,7 +552,7 @@ def _resolve_actors(
     """
     author = raw["author"]
     system = raw["system"].to_numpy(dtype=bool) | (author == SYSTEM_USER_ID).to_numpy()
-    role = author.map(users)
+    role = author.map(users).astype(object)  # float NaN when no users file names anyone
     requester = raw["ticket_id"].map(dict(zip(tickets["ticket_id"], tickets["requester_id"])))
     assignees = set(tickets["assignee"]) | set(raw.loc[raw["kind"] == "assignee", "value"])
     assignees.discard("")
@@ -514,6 +578,7 @@ def _resolve_actors(
             "kind": raw["kind"].to_numpy(),
             "value": raw["value"].to_numpy(),
             "body": raw["body"].to_numpy(),
+            "field": raw["field"].to_numpy(),
         },
         dtype=object,
     )

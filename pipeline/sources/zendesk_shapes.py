@@ -87,5 +87,7 @@ GROUP_ID_BASE = 8_000_000_000
 AUDIT_ID_BASE = 7_000_000_000_000
 CHILD_ID_BASE = 7_500_000_000_000
 RATING_ID_BASE = 6_000_000_000
+# Custom ticket field ids the writer gives the contract's attribute names (ticket_fields.json).
+FIELD_ID_BASE = 5_000_000_000
 FALLBACK_AGENT_NAME = "agent_unattributed"
 TIMESTAMP_COLUMNS = ("created_at", "satisfaction_at", "at")

@@ -17,6 +17,7 @@ import pandas as pd
 from pipeline.core import contract
 from pipeline.core.errors import ExportError
 from pipeline.core.io import atomic_path
+from pipeline.sources import zendesk_fields
 from pipeline.sources.zendesk_read import _contract_order
 from pipeline.sources.zendesk_shapes import (
     AGENT_ID_BASE,
@@ -24,6 +25,7 @@ from pipeline.sources.zendesk_shapes import (
     CHANNEL_TO_ZENDESK,
     CHILD_ID_BASE,
     FALLBACK_AGENT_NAME,
+    FIELD_ID_BASE,
     GROUP_ID_BASE,
     KIND_FIELDS,
     RATING_ID_BASE,
@@ -75,9 +77,12 @@ def write_zendesk_export(
         raise ExportError(f"requester id {sorted(clash)[0]} collides with a generated agent id; renumber requesters")
 
     authors = _event_authors(events, tickets, agent_ids)
+    field_ids = zendesk_fields.field_ids(events.loc[events["kind"] == contract.FIELD_EVENT, "field"], FIELD_ID_BASE)
     out_dir.mkdir(parents=True, exist_ok=True)
     _write_lines(out_dir / "tickets.jsonl", _ticket_records(tickets, events, agent_ids, group_ids))
-    _write_lines(out_dir / "ticket_events.jsonl", _ticket_event_records(events, tickets, authors, agent_ids, group_ids))
+    _write_lines(out_dir / "ticket_events.jsonl",
+                 _ticket_event_records(events, tickets, authors, agent_ids, group_ids, field_ids))
+    _write_document(out_dir / "ticket_fields.json", zendesk_fields.ticket_fields_page(field_ids))
     _write_document(out_dir / "users.json", _users_page(tickets, agent_ids))
     _write_document(out_dir / "satisfaction_ratings.json", _ratings_page(tickets))
     _write_document(
@@ -174,7 +179,7 @@ def _ticket_records(
 
 def _ticket_event_records(
     events: pd.DataFrame, tickets: pd.DataFrame, authors: np.ndarray,
-    agent_ids: dict[str, int], group_ids: dict[str, int],
+    agent_ids: dict[str, int], group_ids: dict[str, int], field_ids: dict[str, int],
 ) -> Iterator[dict]:
     """One incremental ticket event (update) per run of same ticket / time / actor / author."""
     ticket = events["ticket_id"]
@@ -186,8 +191,8 @@ def _ticket_event_records(
     first_update = (update_no == pd.Series(update_no).groupby(ticket).transform("min").to_numpy())
     created = ticket.map(dict(zip(tickets["ticket_id"], tickets["created_at"])))
     event_type = np.where(first_update & (events["at"] == created).to_numpy(), "Create", "Change")
-    is_field = events["kind"].isin(contract.FIELD_CHANGE_KINDS)
-    previous = events["value"].where(is_field).groupby([ticket, events["kind"]]).shift()
+    is_field = events["kind"].isin((*contract.FIELD_CHANGE_KINDS, contract.FIELD_EVENT))
+    previous = events["value"].where(is_field).groupby([ticket, events["kind"], events["field"]]).shift()
     out_value = _zendesk_values(events["kind"], events["value"], agent_ids, group_ids)
     out_previous = _zendesk_values(events["kind"], previous.fillna(""), agent_ids, group_ids)
     stamps = pd.to_datetime(events["at"], utc=True, format="ISO8601")
@@ -196,9 +201,9 @@ def _ticket_event_records(
     current: dict | None = None
     columns = zip(
         update_no, ticket, events["at"], events["actor"], events["kind"], events["body"],
-        authors, event_type, out_value, out_previous, epoch,
+        authors, event_type, out_value, out_previous, epoch, events["field"],
     )
-    for index, (no, tid, at, actor, kind, body, author, etype, value, prev, ts) in enumerate(columns):
+    for index, (no, tid, at, actor, kind, body, author, etype, value, prev, ts, name) in enumerate(columns):
         if current is None or current["id"] != AUDIT_ID_BASE + int(no):
             if current is not None:
                 yield current
@@ -217,10 +222,9 @@ def _ticket_event_records(
                 "created_at": at, "event_type": "Comment",
             }
         else:
-            child = {
-                "id": child_id, "via": current["via"], "via_reference_id": None,
-                KIND_FIELDS[kind]: value, "event_type": etype,
-            }
+            values = (zendesk_fields.attribute_child(name, value or "", field_ids) if kind == contract.FIELD_EVENT
+                      else {KIND_FIELDS[kind]: value})
+            child = {"id": child_id, "via": current["via"], "via_reference_id": None, **values, "event_type": etype}
             if etype == "Change":
                 child["previous_value"] = prev
         current["child_events"].append(child)

@@ -31,7 +31,7 @@ def evaluate_moments(
     export = load_export(export_dir, params.ingest.early_event_tolerance_minutes)
     result = moment_metrics(
         model, export.tickets, export.events, params.snapshots.opening_window_minutes,
-        BusinessHours.from_params(params.business_hours),
+        BusinessHours.from_params(params.business_hours), params.snapshots.daily_local_time,
     )
     write_json(result, out_file)
     return result

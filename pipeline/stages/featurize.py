@@ -9,6 +9,7 @@ import pandas as pd
 from features.build import build_features
 from features.calendar import BusinessHours
 from features.snapshots import snapshot_features
+from models.target import Target
 from pipeline.core.io import parse_as_of, write_table
 from pipeline.core.params import Params
 from pipeline.sources.ingest import load_export
@@ -31,8 +32,12 @@ def featurize(
     export = load_export(export_dir, params.ingest, as_of=moment)
     hours = BusinessHours.from_params(params.business_hours)
     if snapshots:
-        table = snapshot_features(export.tickets, export.events, params.snapshots, hours)
+        table = snapshot_features(export.tickets, export.events, params.snapshots, hours,
+                                  static_attributes=params.attributes.static,
+                                  outcome_is_rating=Target.from_params(params.target).outcome_is_rating,
+                                  prior_ratings=params.team_record.prior_ratings)
     else:
-        table = build_features(export.tickets, export.events, moment, hours)
+        table = build_features(export.tickets, export.events, moment, hours, params.attributes.static,
+                               params.team_record.prior_ratings)
     write_table(table, out_file)
     return table

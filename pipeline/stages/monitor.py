@@ -107,7 +107,8 @@ def _drift(joined: pd.DataFrame, export, model: TriageModel | None, params: Para
     as_of = latest["scored_at"].iloc[0]
     hours = BusinessHours.from_params(params.business_hours)
     training, note = _same_weekday(training, as_of, params.business_hours.timezone, note)
-    tonight = build_features(export.tickets, export.events, as_of=as_of, business_hours=hours)
+    tonight = build_features(export.tickets, export.events, as_of=as_of, business_hours=hours,
+                             static_attributes=model.static_attributes, prior_ratings=model.prior_ratings)
     tonight = tonight[tonight["ticket_id"].astype(str).isin(set(latest["ticket_id"]))]
     moved = feature_drift(training, tonight, list(model.meta["risk_features"]), bins, params.monitor.top_movers)
     drift.update(features=moved["features"], top_movers=moved["top_movers"],
@@ -132,7 +133,8 @@ def _training_features(model: TriageModel | None, params: Params) -> tuple[pd.Da
         export = load_export(export_dir, params.ingest)
         hours = BusinessHours.from_params(params.business_hours)
         daily = params.snapshots.model_copy(update={"moments": ("daily",)})
-        return (snapshot_features(export.tickets, export.events, daily, hours),
+        return (snapshot_features(export.tickets, export.events, daily, hours,
+                                  static_attributes=model.static_attributes, prior_ratings=model.prior_ratings),
                 f"training distribution: the open tickets of {export_dir} at {daily.daily_local_time} each day")
     if snapshots and Path(snapshots).is_file():
         rows = pd.read_parquet(snapshots)

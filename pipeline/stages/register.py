@@ -68,7 +68,8 @@ def register(
             except ModelMismatchError:
                 echo(f"champion v{champion_version} cannot read this version's features; comparing with baselines only")
         decision = decide(gate.metric, float(section[gate.metric]), lower, baseline_values,
-                          champion_value, champion_version, gate.tolerance, gate.min_lift_over_baselines)
+                          champion_value, champion_version, gate.tolerance, gate.min_lift_over_baselines,
+                          model.meta.get("risk_best_iteration"))
 
         risk_version, urgency_version, run_id = registry.log_and_register(
             model, model_dir, _scalar_metrics(metrics), test.head(50)

@@ -1,4 +1,7 @@
-"""Stage `train`: fit the risk and urgency models on the oldest tickets, write a model directory.
+"""Stage `train`: fit the risk and urgency models on the oldest tickets, refit them on all, write a model directory.
+
+The held-out fit (training period only) is what every reported number describes; the
+production refit on every labelled ticket (``train.refit_on_all_labels``) is what scores.
 
 The urgency model and the text scores are optional parts: an export whose team never
 varies ticket priority, or that has no text at all (no subjects, no message bodies),
@@ -18,10 +21,18 @@ import pandas as pd
 import sklearn
 
 from features.build import CATEGORICAL_FEATURES, FEATURE_NAMES, OPENING_TEXT
+from models.attributes import plan_attributes
 from models.dataset import build_training_data
+from models.split import PERIODS
 from models.store import (
+    CALIBRATION_FILE,
+    HELD_OUT_CALIBRATION_FILE,
+    HELD_OUT_RISK_FILE,
+    HELD_OUT_URGENCY_FILE,
+    RISK_FILE,
     URGENCY_FILE,
     URGENCY_LEVELS,
+    HeldOutModels,
     TriageModel,
     categorical_levels_of,
     data_fingerprint,
@@ -30,7 +41,17 @@ from models.store import (
 )
 from models.target import Target
 from models.text_model import TEXT_MODEL_FILES, TEXT_SCORE_COLUMNS, fit_text_scores, has_text
-from models.training import URGENCY_EXCLUDED, check_eligibility, fit_risk, fit_urgency, urgency_skip_reason
+from models.training import (
+    URGENCY_EXCLUDED,
+    RiskFit,
+    best_iteration,
+    check_eligibility,
+    fit_risk,
+    fit_urgency,
+    refit_risk,
+    refit_urgency,
+    urgency_skip_reason,
+)
 from pipeline import __version__
 from pipeline.core.params import Params
 from pipeline.sources.ingest import load_export
@@ -67,9 +88,14 @@ def train(
 
     risk, urgency = data.risk, data.urgency
     exclude = set(params.train.exclude_features)
-    risk_features = [f for f in FEATURE_NAMES if f not in exclude]
-    categorical = [f for f in CATEGORICAL_FEATURES if f in risk_features]
     train_rows = risk[risk["period"] == "train"]
+    # Levels (and the attribute plan) from every labelled row, not the training period only: the
+    # production refit learns from the newest weeks, and a group or product first seen there
+    # would otherwise be "missing" to it. Only the levels' names and counts are read, no label;
+    # each booster maps levels it never trained on to its default branch.
+    attributes = plan_attributes(risk, params.attributes)
+    risk_features = [f for f in (*FEATURE_NAMES, *attributes.features) if f not in exclude]
+    categorical = [f for f in CATEGORICAL_FEATURES if f in risk_features]
     check_eligibility(
         train_rows["label"].to_numpy(), train_rows["ticket_id"].to_numpy(),
         params.train.min_labelled_tickets, params.train.min_bad_tickets,
@@ -87,31 +113,45 @@ def train(
         text_model, risk, urgency = fit_text_scores(risk, urgency, urgency_code, params.text_model)
         risk_features += [c for c in TEXT_SCORE_COLUMNS if c not in exclude]
     urgency_features = [f for f in risk_features if f not in URGENCY_EXCLUDED]
-    levels = categorical_levels_of(train_rows, categorical)
-    risk_fit = fit_risk(
-        prepare_matrix(risk, risk_features, levels), risk["label"].to_numpy(), risk["weight"].to_numpy(),
-        risk["period"].to_numpy(), risk["ticket_id"].to_numpy(), params.risk_model,
-    )
+    levels = {**categorical_levels_of(risk, categorical),
+              **{k: v for k, v in attributes.categorical_levels.items() if k in risk_features}}
+    risk_matrix = prepare_matrix(risk, risk_features, levels)
+    risk_columns = (risk["label"].to_numpy(), risk["weight"].to_numpy(), risk["period"].to_numpy(),
+                    risk["ticket_id"].to_numpy())
+    held_out_fit = fit_risk(risk_matrix, *risk_columns, params.risk_model)
 
-    urgency_booster = None
+    held_out_urgency = urgency_matrix = None
     no_urgency = urgency_skip_reason(urgency)
     if no_urgency is not None:
         skipped["urgency_model"] = no_urgency
     else:
         urgency_levels = {k: v for k, v in levels.items() if k in urgency_features}
-        urgency_booster = fit_urgency(
-            prepare_matrix(urgency, urgency_features, urgency_levels), urgency["urgency"].to_numpy(),
-            urgency["period"].to_numpy(), params.urgency_model,
+        urgency_matrix = prepare_matrix(urgency, urgency_features, urgency_levels)
+        held_out_urgency = fit_urgency(
+            urgency_matrix, urgency["urgency"].to_numpy(), urgency["period"].to_numpy(), params.urgency_model,
         )
+
+    # The held-out models (test period unseen) give every reported number and face the gate;
+    # the production refit scores, having learned the newest weeks too.
+    refit = params.train.refit_on_all_labels
+    risk_fit, urgency_booster, held_out = held_out_fit, held_out_urgency, None
+    if refit:
+        risk_fit = refit_risk(risk_matrix, *risk_columns, params.risk_model, held_out_fit.best_iteration)
+        if held_out_urgency is not None:
+            urgency_booster = refit_urgency(urgency_matrix, urgency["urgency"].to_numpy(), params.urgency_model,
+                                            best_iteration(held_out_urgency))
+        held_out = HeldOutModels(held_out_fit.booster, held_out_fit.calibrator, held_out_urgency)
 
     labelled = risk.drop_duplicates("ticket_id")
     meta = {
-        "model_version": model_version(risk_fit.booster, urgency_booster, risk_fit.calibrator, text_model),
+        "model_version": model_version(risk_fit.booster, urgency_booster, risk_fit.calibrator, text_model, held_out),
         "target": chosen.name,
         "target_spec": chosen.to_spec(),
         "risk_features": risk_features,
         "urgency_features": urgency_features,
         "categorical_levels": levels,
+        "static_attributes": list(params.attributes.static),
+        "attributes": {k: v for k, v in attributes.kinds.items() if k in risk_features},
         "period_starts": {k: v.isoformat() for k, v in data.boundaries.items()},
         "training_period": {
             "first_ticket_created": export.tickets["created_at"].min().isoformat(),
@@ -127,22 +167,61 @@ def train(
                             for p in ("train", "valid", "calibrate", "test")},
             "risk_rows": len(risk), "urgency_rows": len(urgency),
         },
-        "risk_best_iteration": int(risk_fit.best_iteration),
-        "urgency_best_iteration": int(urgency_booster.best_iteration) if urgency_booster else None,
+        "risk_best_iteration": int(held_out_fit.best_iteration),
+        "urgency_best_iteration": best_iteration(held_out_urgency) if held_out_urgency else None,
         "urgency_model": URGENCY_FILE if urgency_booster is not None else None,
         "text_model": TEXT_MODEL_FILES[0] if text_model is not None else None,
         "skipped": skipped,
         "calibration": {"method": risk_fit.calibrator.method,
                         "brier_platt": risk_fit.calibrator.brier_platt,
                         "brier_isotonic": risk_fit.calibrator.brier_isotonic},
-        "params": params.sections("target", "train", "split", "risk_model", "urgency_model", "text_model",
+        **_model_records(risk, urgency, held_out_fit, held_out_urgency, risk_fit, urgency_booster, refit),
+        "params": params.sections("attributes", "team_record", "target", "train", "split", "risk_model", "urgency_model", "text_model",
                                   "snapshots", "business_hours"),
         "versions": {"csat_triage": __version__, "lightgbm": lightgbm.__version__,
                      "scikit_learn": sklearn.__version__, "pandas": pd.__version__, "numpy": np.__version__},
     }
-    model = TriageModel(risk_fit.booster, risk_fit.calibrator, urgency_booster, meta, text_model)
+    model = TriageModel(risk_fit.booster, risk_fit.calibrator, urgency_booster, meta, text_model, held_out)
     model.save(model_dir)
     for part, reason in skipped.items():
         if part != "text_model" or params.text_model.enabled:
             echo(f"note: trained without the {part.replace('_', ' ')}: {reason}")
     return TrainResult(model=model, risk_rows=len(risk), urgency_rows=len(urgency), skipped=skipped)
+
+
+def _model_records(
+    risk: pd.DataFrame, urgency: pd.DataFrame, held_out_fit: RiskFit, held_out_urgency: lightgbm.Booster | None,
+    risk_fit: RiskFit, urgency_booster: lightgbm.Booster | None, refit: bool,
+) -> dict:
+    """model.json's account of the two models: which one the metrics describe, which one scores."""
+    in_train = risk["period"] == "train"
+    held_out = {
+        "describes": "every reported metric (evaluate, evaluate-moments) and the champion gate",
+        "risk_model": HELD_OUT_RISK_FILE if refit else RISK_FILE,
+        "calibration": HELD_OUT_CALIBRATION_FILE if refit else CALIBRATION_FILE,
+        "urgency_model": (HELD_OUT_URGENCY_FILE if refit else URGENCY_FILE) if held_out_urgency else None,
+        "trained_on_periods": ["train"], "early_stopping_period": "valid", "calibration_period": "calibrate",
+        "risk_iterations": int(held_out_fit.best_iteration),
+        "urgency_iterations": best_iteration(held_out_urgency) if held_out_urgency else None,
+        "risk_rows": int(in_train.sum()), "labelled_tickets": int(risk.loc[in_train, "ticket_id"].nunique()),
+        "urgency_rows": int((urgency["period"] == "train").sum()),
+        "calibration_method": held_out_fit.calibrator.method,
+    }
+    if not refit:
+        production = {**held_out, "describes": "scoring (score, monitor): the held-out model itself "
+                                               "(train.refit_on_all_labels: false)"}
+    else:
+        production = {
+            "describes": "scoring (score, monitor)",
+            "risk_model": RISK_FILE, "calibration": CALIBRATION_FILE,
+            "urgency_model": URGENCY_FILE if urgency_booster is not None else None,
+            "trained_on_periods": list(PERIODS),
+            "risk_iterations": int(risk_fit.best_iteration),
+            "urgency_iterations": best_iteration(held_out_urgency) if held_out_urgency else None,
+            "risk_rows": len(risk), "labelled_tickets": int(risk["ticket_id"].nunique()),
+            "urgency_rows": len(urgency),
+            "calibration_method": risk_fit.calibrator.method,
+            "calibrated_on": "out-of-fold raw scores of the periods valid, calibrate and test, each scored "
+                             "by a model fitted the same way on all older periods",
+        }
+    return {"held_out_model": held_out, "production_model": production}

@@ -26,6 +26,8 @@ Conventions (the same definitions the fast version documents):
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -36,6 +38,7 @@ import pandas as pd
 from features.build import CATEGORICAL_FEATURES, FEATURE_NAMES, OPENING_TEXT
 from features.calendar import BusinessHours
 from features.text import TEXT_SIGNAL_COLUMNS, text_signals
+from pipeline.core.params import TeamRecordParams
 
 DONE = ("solved", "closed")
 NONE_LEVEL = "(none)"
@@ -101,6 +104,7 @@ class Event:
     kind: str
     value: str | None
     body: str
+    field: str = ""  # attribute name of a `field` event (as written in the export)
 
 
 @dataclass
@@ -259,6 +263,38 @@ def conversation_features(
     return features
 
 
+# ---------------------------------------------------------------- attributes
+
+
+def attribute_name(raw) -> str:
+    """Lower case, runs of non-word characters -> one underscore, no leading/trailing underscore."""
+    if raw is None or (isinstance(raw, float) and math.isnan(raw)):
+        return ""
+    return re.sub(r"[^\w]+", "_", str(raw).strip().lower()).strip("_")
+
+
+def attribute_text(raw) -> str | None:
+    """A value as text; missing or blank -> None (cleared)."""
+    if raw is None or pd.isna(raw):
+        return None
+    text = str(raw).strip()
+    return text or None
+
+
+def attribute_values(
+    events: list[Event], created_s: int, static_values: dict[str, str | None], as_of_s: int
+) -> dict[str, str | None]:
+    """Each attribute's value as of ``as_of_s``: walk the ticket's events in order, the static
+    ticket-row values counting as set at creation (before the ticket's own events of that second)."""
+    values: dict[str, str | None] = {}
+    timeline = [(created_s, -1, name, value) for name, value in static_values.items()]
+    timeline += [(e.at_s, e.position, attribute_name(e.field), e.value) for e in events if e.kind == "field"]
+    for at_s, _, name, value in sorted(timeline, key=lambda item: (item[0], item[1])):
+        if at_s <= as_of_s and name:
+            values[name] = attribute_text(value)
+    return values
+
+
 # ---------------------------------------------------------------- ticket-level parts
 
 
@@ -343,11 +379,13 @@ def events_by_ticket(events: pd.DataFrame) -> dict[str, list[Event]]:
     rows = zip(
         events["ticket_id"].tolist(), events["at"].tolist(), events["actor"].astype(object).tolist(),
         events["kind"].astype(object).tolist(), _column(events, "value"), _column(events, "body", ""),
+        _column(events, "field", ""),
     )
-    for position, (ticket_id, at, actor, kind, value, body) in enumerate(rows):
+    for position, (ticket_id, at, actor, kind, value, body, name) in enumerate(rows):
         event = Event(
             at_s=epoch_seconds(at), position=position, actor=actor, kind=kind,
             value=None if pd.isna(value) else value, body="" if pd.isna(body) else str(body),
+            field="" if pd.isna(name) else str(name),
         )
         grouped.setdefault(ticket_id, []).append(event)
     for ticket_events in grouped.values():
@@ -386,6 +424,8 @@ def reference_features(
     events: pd.DataFrame,
     as_of: pd.Timestamp | str | pd.DataFrame | None = None,
     business_hours: BusinessHours | None = None,
+    static_attributes: tuple[str, ...] = (),
+    prior_ratings: float | None = None,
 ) -> pd.DataFrame:
     """Features per (ticket, as-of), computed one ticket and one event at a time.
 
@@ -393,7 +433,9 @@ def reference_features(
     moment (default: the export's latest timestamp; one row per ticket created at or
     before it, in tickets-table order) or a frame with ``ticket_id`` and ``as_of``
     (one row per frame row, extra columns kept). Returns ``ticket_id``, ``as_of``,
-    extra query columns, ``FEATURE_NAMES``, then ``opening_text`` (the subject, a
+    extra query columns, ``FEATURE_NAMES``, one ``attr_<name>`` per attribute (names sorted;
+    an attribute exists when a field event of a ticket in the table names it, or a static
+    column has a value), then ``opening_text`` (the subject, a
     newline, and the first public customer message if written by as-of); durations in
     minutes (float64), counts and flags as float64, categoricals as ``category``.
     """
@@ -411,6 +453,19 @@ def reference_features(
         [r["subject"] for r in records] + [e.body for evs in ordered_events.values() for e in evs]
     )
 
+    static = {
+        attribute_name(column): [attribute_text(v) for v in tickets[column].tolist()]
+        for column in static_attributes if column in tickets.columns
+    }
+    static_by_ticket = {
+        r["ticket_id"]: {name: values[i] for name, values in static.items() if values[i] is not None}
+        for i, r in enumerate(records)
+    }
+    attribute_names = sorted(
+        {attribute_name(e.field) for ticket_id, evs in ordered_events.items() if ticket_id in by_id
+         for e in evs if e.kind == "field"} - {""}
+        | {name for name, values in static.items() if any(v is not None for v in values)}
+    )
     fixed: dict[str, dict] = {}  # per ticket: features that do not depend on as-of
     rows = []
     for ticket_id, moment in zip(queries["ticket_id"].tolist(), queries["as_of"].tolist()):
@@ -426,11 +481,23 @@ def reference_features(
             ordered_events.get(ticket_id, []), ticket["created_s"], epoch_seconds(moment), hours, signals
         )
         row.update(fixed[ticket_id])
+        values = attribute_values(ordered_events.get(ticket_id, []), ticket["created_s"],
+                                  static_by_ticket[ticket_id], epoch_seconds(moment))
+        row.update({"attr_" + name: values.get(name) for name in attribute_names})
         row[OPENING_TEXT] = ticket["subject"] + "\n" + row.pop("first_customer_body")
         rows.append(row)
 
-    columns = list(FEATURE_NAMES) + [OPENING_TEXT]
+    columns = list(FEATURE_NAMES) + ["attr_" + name for name in attribute_names] + [OPENING_TEXT]
     features = pd.DataFrame(rows, columns=columns, index=range(len(rows)))
+    # The cross-ticket team features have their own plain reference (it imports this module).
+    from tests.features.reference_workload import reference_team_features
+
+    team = reference_team_features(
+        tickets, events, queries, TeamRecordParams().prior_ratings if prior_ratings is None else prior_ratings)
+    for name in team.columns:
+        features[name] = team[name].to_numpy()
+    for name in attribute_names:
+        features["attr_" + name] = features["attr_" + name].astype(object).astype("category")
     for name in FEATURE_NAMES:
         if name in CATEGORICAL_FEATURES:
             features[name] = features[name].astype(object).astype("category")

@@ -146,3 +146,46 @@ def test_unknown_ticket_in_queries_is_an_error(export):
     queries = pd.DataFrame({"ticket_id": ["nope"], "as_of": pd.to_datetime(["2026-03-03"], utc=True)})
     with pytest.raises(ValueError, match="'nope'"):
         build_features(export.tickets, export.events, queries)
+
+
+def _with_attribute_events(export, rows):
+    """The tiny export plus `field` events (ticket, at, field, value) and an organization column."""
+    extra = pd.DataFrame(
+        [{"ticket_id": t, "at": pd.Timestamp(at), "actor": "agent", "kind": "field", "value": v, "body": "",
+          "field": f} for t, at, f, v in rows]
+    )
+    events = pd.concat([export.events, extra], ignore_index=True)
+    events["kind"] = pd.Categorical(events["kind"].astype(str), categories=export.events["kind"].cat.categories)
+    events["actor"] = pd.Categorical(events["actor"].astype(str), categories=export.events["actor"].cat.categories)
+    tickets = export.tickets.assign(organization=["acme", None, "globex"])
+    return tickets, events
+
+
+def test_attributes_take_their_value_as_of_the_moment(export):
+    tickets, events = _with_attribute_events(export, [
+        ("T1", "2026-03-02T09:00:00Z", "Product Area", "billing"),
+        ("T1", "2026-03-02T10:00:00Z", "product-area", "shipping"),  # the same attribute, spelt differently
+        ("T1", "2026-03-03T09:00:00Z", "product area", ""),  # cleared
+        ("T2", "2026-03-02T20:00:00Z", "seats", "12"),
+    ])
+    def at(moment):
+        return build_features(tickets, events, moment, static_attributes=("organization",)).set_index("ticket_id")
+
+    early = at("2026-03-02T09:59:59Z")
+    assert [c for c in early.columns if c.startswith("attr_")] == ["attr_organization", "attr_product_area", "attr_seats"]
+    assert early.loc["T1", "attr_product_area"] == "billing"
+    assert early.loc["T1", "attr_organization"] == "acme"  # static: known from creation
+    evening = at("2026-03-02T21:00:00Z")
+    assert pd.isna(evening.loc["T2", "attr_organization"])  # empty on the ticket row
+    assert at("2026-03-02T10:00:00Z").loc["T1", "attr_product_area"] == "shipping"  # at the event's second
+    assert pd.isna(at("2026-03-03T09:00:00Z").loc["T1", "attr_product_area"])  # cleared
+    assert at("2026-03-03T09:00:00Z").loc["T2", "attr_seats"] == "12"
+    assert pd.isna(evening.loc["T2", "attr_product_area"])  # never set on T2
+    # Not listed as static: the ticket-row column is no feature (it holds the value as of the export).
+    plain = build_features(tickets, events, "2026-03-02T09:59:59Z")
+    assert "attr_organization" not in plain.columns
+
+
+def test_an_export_without_attributes_has_no_attribute_columns(export):
+    table = build_features(export.tickets, export.events, "2026-03-04T00:00:00Z", static_attributes=("organization",))
+    assert not [c for c in table.columns if c.startswith("attr_")]

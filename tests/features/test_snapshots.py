@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from features.snapshots import snapshot_moments
+from features.snapshots import resolve_moments, snapshot_moments
 from pipeline.core.params import SnapshotsParams
 from pipeline.sources.ingest import load_export
 
@@ -14,7 +14,7 @@ def moments_of(tickets, events, **settings):
     """:func:`snapshot_moments` with the params model's defaults for what a test does not set."""
     defaults = SnapshotsParams()
     return snapshot_moments(tickets, events, **{
-        "moments": defaults.moments, "max_per_ticket": defaults.max_per_ticket,
+        "moments": resolve_moments(defaults.moments, events, outcome_is_rating=True), "max_per_ticket": defaults.max_per_ticket,
         "opening_window_minutes": defaults.opening_window_minutes, "daily_local_time": defaults.daily_local_time,
         "timezone": "UTC", **settings})
 
@@ -183,3 +183,15 @@ def test_daily_moments_equal_a_plain_reference_on_a_simulated_export():
     expected = _reference_daily(tickets, sim.events, export_at, "Europe/Berlin")
     assert len(expected) > 100
     assert got == expected
+
+
+def test_auto_moments_follow_the_log_and_the_target(export):
+    events = export.events
+    assert resolve_moments("auto", events, outcome_is_rating=True) == (
+        "opening", "customer_message", "daily", "solved")
+    # A time-based target (an SLA) is decided at the solve: no solved moment.
+    assert resolve_moments("auto", events, outcome_is_rating=False) == ("opening", "customer_message", "daily")
+    # An audit log without messages (ServiceNow): rows after field changes instead.
+    audit = events[events["kind"].astype(str) != "message"]
+    assert resolve_moments("auto", audit, outcome_is_rating=True) == ("opening", "field_change", "daily")
+    assert resolve_moments(("opening", "solved"), audit, outcome_is_rating=False) == ("opening", "solved")

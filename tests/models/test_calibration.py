@@ -38,7 +38,7 @@ def test_platt_formula_by_hand():
 
 def test_isotonic_interpolates_and_clips():
     calibrator = Calibrator("isotonic", x=(-1.0, 0.0, 2.0), y=(0.1, 0.2, 0.6))
-    assert calibrator.predict(np.array([-5.0, -0.5, 1.0, 9.0])) == pytest.approx([0.1, 0.15, 0.4, 0.6])
+    assert calibrator.predict(np.array([-5.0, -0.5, 1.0, 9.0])) == pytest.approx([0.1, 0.15, 0.4, 0.6], abs=1e-6)
 
 
 def test_unknown_method_fails():
@@ -105,3 +105,12 @@ def test_groups_keep_a_ticket_in_one_fold():
 def test_one_class_is_refused():
     with pytest.raises(ValueError, match="only one class"):
         fit_calibrator(np.linspace(-1, 1, 10), np.zeros(10))
+
+
+def test_isotonic_keeps_the_models_order_inside_a_step():
+    """Flat isotonic steps must not tie tickets the model ranks differently (the queue sorts by p)."""
+    calibrator = Calibrator("isotonic", x=(-2.0, 0.0, 2.0), y=(0.1, 0.3, 0.3))
+    raw = np.array([0.5, 1.0, 1.5])  # all on the flat step at 0.3
+    p = calibrator.predict(raw)
+    assert np.all(np.diff(p) > 0)
+    assert np.allclose(p, 0.3, atol=1e-6)

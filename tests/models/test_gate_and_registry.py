@@ -43,6 +43,13 @@ def test_no_credible_skill_is_refused_first():
     assert not nan_bound.promoted and nan_bound.reason.startswith("no credible skill")
 
 
+def test_a_model_that_stopped_after_one_round_learned_nothing():
+    # Negative control (random labels): one tree, test AUC 0.555 by chance, lower bound 0.506.
+    decision = decide("roc_auc", 0.555, 0.506, {"longest_wait": 0.501}, None, None, **GATE, boosting_rounds=1)
+    assert not decision.promoted and "learned nothing" in decision.reason
+    assert decide("roc_auc", 0.555, 0.506, {"longest_wait": 0.501}, None, None, **GATE, boosting_rounds=2).promoted
+
+
 def test_must_beat_the_best_baseline_by_the_lift():
     baselines = {"longest_wait": 0.60, "logistic_regression": 0.698}
     decision = decide("roc_auc", 0.70, 0.62, baselines, None, None, **GATE)

@@ -225,3 +225,19 @@ def test_counting_words_and_percentages():
     assert times(pd.Series([0, 1, 2, 3])).tolist() == ["0 times", "once", "twice", "3 times"]
     assert plural(pd.Series([1, 3]), "agent reply", "agent replies").tolist() == ["1 agent reply", "3 agent replies"]
     assert percent(np.array([0.0, 0.004, 0.25, 0.999])).tolist() == ["0%", "<1%", "25%", "100%"]
+
+
+def test_attributes_are_reasons_with_tonights_share():
+    from models.reasons import reason_catalogue
+
+    catalogue = reason_catalogue({"attr_product_area": "category", "attr_order_value_usd": "number"})
+    features = pd.DataFrame({
+        "attr_product_area": pd.Categorical(["mobile_app", "billing", "billing", "billing", None]),
+        "attr_order_value_usd": ["250", "10", "20", None, "30"],
+    })
+    contributions = pd.DataFrame({"attr_product_area": [0.4, 0.4, 0.4, 0.4, 0.4],
+                                  "attr_order_value_usd": [0.3, 0.0, 0.0, 0.0, 0.0]})
+    reasons = top_reasons(contributions, features, max_reasons=2, min_contribution=0.05, catalogue=catalogue)
+    # mobile_app: 1 of the 4 tickets with an area; billing is the majority (no reason); a missing value is never one.
+    assert reasons[0] == "product area: mobile_app — 25% of tonight's tickets; order value usd 250 — higher than 80% of tonight's tickets"
+    assert reasons[1] == reasons[4] == ""

@@ -193,7 +193,7 @@ def test_checksums_leave_the_model_version_alone(demo, tmp_path):
     model = TriageModel.load(demo.model_dir)
     # The version is the content hash of the model parts, as before checksums existed.
     assert model.version == model_version(model.risk_booster, model.urgency_booster, model.calibrator,
-                                          model.text_model)
+                                          model.text_model, model.held_out)
     legacy = copy_model(demo, tmp_path)
     meta = json.loads((legacy / "model.json").read_text())
     meta.pop("checksums", None)

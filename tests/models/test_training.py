@@ -118,9 +118,12 @@ def test_target_labels():
 
 def test_model_records_features_periods_and_counts(demo):
     meta = TriageModel.load(demo.model_dir).meta
-    # Every point-in-time feature, then the learned text scores (when the text model is on).
+    # Every point-in-time feature, the simulated desk's attributes, then the learned text scores.
     assert meta["risk_features"][: len(FEATURE_NAMES)] == list(FEATURE_NAMES)
-    assert set(meta["risk_features"][len(FEATURE_NAMES):]) <= set(TEXT_SCORE_COLUMNS)
+    rest = meta["risk_features"][len(FEATURE_NAMES):]
+    attributes = [f for f in rest if f.startswith("attr_")]
+    assert attributes == sorted(meta["attributes"]) and "attr_product_area" in attributes
+    assert set(rest) - set(attributes) <= set(TEXT_SCORE_COLUMNS)
     # The urgency model never sees the priority field it predicts.
     assert "current_priority" not in meta["urgency_features"]
     assert meta["urgency_features"] == [f for f in meta["risk_features"] if f != "current_priority"]

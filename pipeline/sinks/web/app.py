@@ -1,9 +1,11 @@
 """The queue page: a small FastAPI app over the write-back database (server-rendered, no build step).
 
 Pages: ``/`` the queue in rank order with filters; ``/tickets/{id}`` one ticket's values,
-reasons, score over past runs and feedback. API: ``GET /api/queue``, ``GET /api/tickets/{id}``,
-``POST /api/tickets/{id}/feedback``. The database is read on every request, so a new
-scoring run shows at the next page load.
+reasons, score over past runs and feedback; ``/monitoring`` how past predictions turned out
+(``csat-triage monitor``'s report). API: ``GET /api/queue``, ``GET /api/tickets/{id}``,
+``POST /api/tickets/{id}/feedback``, ``GET /api/monitoring``. The database and the report are
+read on every request, so a new scoring run or report shows at the next page load. Every GET
+answers HEAD too.
 
 Access: with a token, every request needs ``Authorization: Bearer <token>`` or the
 HttpOnly session cookie that the login form sets (an HMAC of the token, so the cookie
@@ -27,6 +29,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from pipeline.sinks.web import monitoring as monitoring_report
 from pipeline.sinks.web import present
 from pipeline.sinks.writeback import QueueStore
 
@@ -75,6 +78,28 @@ class AccessLog:
             ACCESS_LOG.info("%s %s %d", scope["method"], scope["path"], status)
 
 
+class HeadAsGet:
+    """ASGI middleware: HEAD is answered as GET without the body, so every page answers HEAD
+    (uptime checks and link checkers send it) with the same status and headers as GET."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_headers_only(message) -> None:
+            if message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, send_headers_only)
+
+
 def session_value(token: str) -> str:
     """The cookie's value: derived from the token, so the cookie never carries the token itself."""
     return hmac.new(token.encode(), b"csat-triage queue page session", hashlib.sha256).hexdigest()
@@ -87,11 +112,14 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
-def create_app(store: QueueStore, token: str | None = None) -> FastAPI:
-    """The app over an open :class:`QueueStore`; ``token`` (None = no login) guards every request."""
+def create_app(store: QueueStore, token: str | None = None, monitoring: Path | None = None) -> FastAPI:
+    """The app over an open :class:`QueueStore`; ``token`` (None = no login) guards every request;
+    ``monitoring`` is the path of ``csat-triage monitor``'s report (None: the page says how to make one)."""
     app = FastAPI(title="csat-triage queue", docs_url=None, redoc_url=None, openapi_url=None)
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.filters["quote"] = lambda value: quote(str(value), safe="")
+    templates.env.filters["number"] = present.number
+    templates.env.filters["percent"] = present.percent
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     token_bytes = token.encode() if token else None
     session_bytes = session_value(token).encode() if token else None
@@ -186,6 +214,31 @@ def create_app(store: QueueStore, token: str | None = None) -> FastAPI:
             "queue_size": run["tickets_scored"] if run else None, "verdicts": ("agree", "disagree", "handled"),
         })
 
+    @app.get("/monitoring", response_class=HTMLResponse)
+    def monitoring_page(request: Request) -> Response:
+        context = {"command": monitoring_report.monitor_command(store.shown_url, monitoring),
+                   "path": monitoring, "problem": None}
+        try:
+            _, report = monitoring_report.read_report(monitoring)
+        except monitoring_report.ReportProblem as problem:
+            # Not configured is a how-to, not an error; a missing or broken file is one line and its status.
+            status = 200 if monitoring is None else problem.status
+            return page(request, "monitoring.html", {**context, "problem": str(problem)}, status)
+        return page(request, "monitoring.html", {
+            **context, **monitoring_report.page_context(report), "written": monitoring_report.modified(monitoring),
+            "when": present.when, "psi_moving": monitoring_report.PSI_MOVING,
+            "psi_shifted": monitoring_report.PSI_SHIFTED,
+        })
+
+    @app.get("/api/monitoring")
+    def api_monitoring() -> Response:
+        """The monitoring report as ``csat-triage monitor`` wrote it."""
+        try:
+            raw, _ = monitoring_report.read_report(monitoring)
+        except monitoring_report.ReportProblem as problem:
+            return JSONResponse({"detail": str(problem)}, status_code=problem.status)
+        return JSONResponse(raw)
+
     @app.get("/api/queue")
     def api_queue(limit: Annotated[int | None, Query(ge=1)] = None, group: str | None = None,
                   assignee: str | None = None, tier: str | None = None) -> list[dict]:
@@ -210,5 +263,6 @@ def create_app(store: QueueStore, token: str | None = None) -> FastAPI:
             return JSONResponse({"detail": f"unknown ticket {ticket_id}"}, status_code=404)
         return JSONResponse(stored, status_code=201)
 
-    app.add_middleware(AccessLog)  # added last, so outermost: 401s are logged too
+    app.add_middleware(HeadAsGet)  # outside the guard: a HEAD needs the token like its GET
+    app.add_middleware(AccessLog)  # added last, so outermost: 401s are logged too, HEAD as HEAD
     return app

@@ -3,13 +3,17 @@ lists, readable times and the score-history chart's coordinates. No I/O here."""
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
 from models.reasons import duration
-from models.scoring import QUEUE_EXTRA_COLUMNS, SCORE_COLUMNS
 from pipeline.sinks.writeback import HISTORY_COLUMNS as STORED_HISTORY_COLUMNS
+from pipeline.sinks.writeback import ticket_priorities
 
-API_COLUMNS = (*SCORE_COLUMNS, *QUEUE_EXTRA_COLUMNS)
+# The queue table's columns, which are models.scoring's SCORE_COLUMNS + QUEUE_EXTRA_COLUMNS (tested):
+# importing models.scoring would load LightGBM and add seconds to every `serve` start.
+API_COLUMNS = tuple(column.name for column in ticket_priorities.columns)
 HISTORY_COLUMNS = ("run_id", *STORED_HISTORY_COLUMNS)
 REASON_SEPARATOR = "; "  # models.reasons.top_reasons joins a ticket's reasons with it
 TIER_NOTES = {"P1": "work on first", "P2": "today", "P3": "when P1-P2 are clear", "P4": "low priority"}
@@ -34,6 +38,16 @@ def when(stamp: object) -> str:
     return "-" if pd.isna(moment) else moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
+def number(value: float | None, digits: int = 3) -> str:
+    """0.812 for a metric; "-" when the monitor could not compute it (no outcomes, one class)."""
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def percent(value: float | None) -> str:
+    """A rate as "38 %" ("-" when unknown)."""
+    return "-" if value is None else f"{100 * value:.0f} %"
+
+
 def queue_rows(queue: pd.DataFrame) -> list[dict]:
     """The queue table's rows: the stored values plus the wait in words and the reasons as a list."""
     if queue.empty:
@@ -55,17 +69,26 @@ def ticket_view(row: dict) -> dict:
     return {**queue_rows(pd.DataFrame([row]))[0], "scored": when(row.get("scored_at"))}
 
 
+def chart_top(values: pd.Series) -> int:
+    """The chart's upper bound: 100, or the largest value rounded up to a multiple of 50 (the priority
+    score of a long-overdue ticket exceeds 100, and a clipped line would hide how far)."""
+    largest = pd.to_numeric(values, errors="coerce").max()
+    return 100 if pd.isna(largest) or largest <= 100 else int(math.ceil(largest / 50) * 50)
+
+
 def history_chart(history: pd.DataFrame, width: int = 640, height: int = 160, pad: int = 24) -> dict | None:
-    """SVG coordinates of the priority score and risk (both 0-100) over the ticket's runs, oldest left."""
+    """SVG coordinates of the priority score and risk over the ticket's runs, oldest left; the axis
+    runs from 0 to 100 or higher when a priority score is above 100."""
     if history.empty:
         return None
     n = len(history)
     step = (width - 2 * pad) / max(n - 1, 1)
     x = [round(pad + i * step, 1) if n > 1 else width / 2 for i in range(n)]
+    top = chart_top(pd.concat([history["priority_score"], history["risk"]]))
 
     def y(values: pd.Series) -> list[float]:
-        scaled = pd.to_numeric(values, errors="coerce").fillna(0).clip(0, 100)
-        return [round(height - pad - v / 100 * (height - 2 * pad), 1) for v in scaled]
+        scaled = pd.to_numeric(values, errors="coerce").fillna(0).clip(0, top)
+        return [round(height - pad - v / top * (height - 2 * pad), 1) for v in scaled]
 
     score_y, risk_y = y(history["priority_score"]), y(history["risk"])
     dots = [{"x": xi, "y": yi, "tier": tier, "label": f"{when(at)}: priority {score:.0f}, {tier}"}
@@ -76,7 +99,8 @@ def history_chart(history: pd.DataFrame, width: int = 640, height: int = 160, pa
         "score": " ".join(f"{a},{b}" for a, b in zip(x, score_y)),
         "risk": " ".join(f"{a},{b}" for a, b in zip(x, risk_y)),
         "dots": dots,
-        "grid": [{"y": round(height - pad - v / 100 * (height - 2 * pad), 1), "label": v} for v in (0, 50, 100)],
+        "grid": [{"y": round(height - pad - v / top * (height - 2 * pad), 1), "label": v}
+                 for v in range(0, top + 1, 50 if top <= 200 else 100)],
         "first": when(history["scored_at"].iloc[0]), "last": when(history["scored_at"].iloc[-1]),
     }
 

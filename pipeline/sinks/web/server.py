@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Callable
+from pathlib import Path
 
 import uvicorn
 
@@ -53,8 +54,10 @@ def uvicorn_server(app, log_config: dict | None = LOG_CONFIG) -> uvicorn.Server:
 
 
 def serve(db_url: str, host: str = "127.0.0.1", port: int = 8000,
-          echo: Callable[[str], None] = print) -> None:
-    """Serve the queue page until interrupted; the token comes from the environment only."""
+          echo: Callable[[str], None] = print, monitoring: Path | None = None) -> None:
+    """Serve the queue page until interrupted; the token comes from the environment only.
+    ``monitoring``: ``csat-triage monitor``'s report for the monitoring page (read at every request,
+    so it may appear later)."""
     token = (os.environ.get(TOKEN_ENV) or "").strip() or None  # a stray newline must not lock everyone out
     store = QueueStore.open(db_url)
     try:
@@ -65,6 +68,9 @@ def serve(db_url: str, host: str = "127.0.0.1", port: int = 8000,
         echo(f"queue page for {store.shown_url} on http://{shown_host}:{bound}/ ({access}); Ctrl-C stops it")
         if token is None and host not in LOOPBACK:
             echo(f"warning: listening on {host} without a token; set {TOKEN_ENV} to require one")
-        uvicorn_server(create_app(store, token)).run(sockets=[sock])
+        if monitoring is not None and not monitoring.is_file():
+            echo(f"note: no monitoring report at {monitoring} yet; /monitoring shows it once "
+                 "`csat-triage monitor` writes it")
+        uvicorn_server(create_app(store, token, monitoring)).run(sockets=[sock])
     finally:
         store.close()

@@ -1,5 +1,5 @@
-"""The demo-data simulator: ``simulate`` (frames) and ``simulate_export`` (files)."""
+"""The demo-data simulator: ``simulate`` (frames), ``simulate_later`` (one desk, two exports), ``simulate_export`` (files)."""
 
-from pipeline.sources.simulator.assembly import Simulation, simulate, simulate_export
+from pipeline.sources.simulator.assembly import Simulation, simulate, simulate_export, simulate_later
 
-__all__ = ["Simulation", "simulate", "simulate_export"]
+__all__ = ["Simulation", "simulate", "simulate_export", "simulate_later"]

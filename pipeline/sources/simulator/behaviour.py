@@ -85,6 +85,53 @@ _ISSUE_REOPEN_P = np.array([i.reopen_p for i in ISSUES])
 _ISSUE_BAD_LOGIT = np.array([i.bad_logit for i in ISSUES])
 _ISSUE_ESCALATES = np.isin([i.name for i in ISSUES], ("outage", "account_hacked", "payment_failed"))
 
+# --- customers' organisations and plans -----------------------------------------------
+PLANS = ("free", "pro", "enterprise")
+ORG_MEMBER_P = (0.55, 0.20)  # share of regular / one-off customers who write for an organisation
+UNAFFILIATED_PLAN_P = (0.80, 0.20, 0.0)  # plans of customers without an organisation
+ORG_BAD_LOGIT_SD = 0.2  # an organisation's own pull toward bad ratings (small: its plan matters more)
+ORG_NAME_WORDS = (
+    ("Blue", "North", "Bright", "Pine", "Silver", "Red", "Green", "Stone", "River", "Sun", "Oak", "Harbor"),
+    ("Labs", "Retail", "Logistics", "Health", "Media", "Foods", "Systems", "Studio", "Bank", "Travel",
+     "Works", "Energy"),
+)
+PLAN_UPGRADE_PER_DAY = 0.001  # chance per day that a free account moves to pro (the field event: system)
+# Enterprise customers expect fast answers: a slow first reply costs more with them
+# (log-odds per log(1 + first-reply hours)); a free customer expects little.
+PLAN_BAD_LOGIT = np.array([-0.35, -0.15, -1.0])
+PLAN_SLOW_REPLY_LOGIT = np.array([0.0, 0.2, 0.7])
+UPGRADED_DURING_TICKET_LOGIT = -0.3  # the customer got what they came for
+
+# --- product areas and ticket forms ---------------------------------------------------
+# The product area is finer than the group: within one issue type, some areas go worse
+# (a buggy mobile release, a broken returns process); only the attribute tells them apart.
+PRODUCT_AREAS = ("payments", "subscriptions", "web_app", "mobile_app", "integrations", "account", "security",
+                 "delivery", "returns")
+AREA_BAD_LOGIT = np.array([-0.2, 0.4, -0.2, 1.3, -0.7, -0.2, 0.3, -0.2, 1.3])
+AREA_BY_ISSUE = {  # P(true product area | issue type); missing areas 0
+    "outage": {"web_app": 0.5, "mobile_app": 0.3, "integrations": 0.2},
+    "bug_report": {"web_app": 0.4, "mobile_app": 0.4, "integrations": 0.2},
+    "how_to": {"web_app": 0.5, "mobile_app": 0.25, "integrations": 0.25},
+    "feature_request": {"web_app": 0.4, "mobile_app": 0.3, "integrations": 0.3},
+    "payment_failed": {"payments": 0.7, "subscriptions": 0.3},
+    "refund_request": {"payments": 0.6, "subscriptions": 0.4},
+    "invoice_question": {"payments": 0.5, "subscriptions": 0.5},
+    "login_problem": {"account": 0.7, "security": 0.3},
+    "account_hacked": {"security": 1.0},
+    "cancel_subscription": {"account": 0.5, "subscriptions": 0.5},
+    "shipping_delay": {"delivery": 0.85, "returns": 0.15},
+    "damaged_item": {"delivery": 0.3, "returns": 0.7},
+    "address_change": {"delivery": 1.0},
+}
+# Ticket forms: "general" is the default form; the others match a group (aligned with GROUPS[:4]).
+FORMS = ("billing", "technical_support", "account_help", "order_issue", "general")
+FORM_CHOSEN_P = np.array([0.4, 0.75, 0.0, 0.0, 0.0])  # per channel: the customer picks the matching form
+AREA_PICKED_RIGHT_P = 0.75  # on a specific form the customer picks the right product area
+AREA_FIXED_AT_FIRST_REPLY_P = 0.9  # the agent re-categorises a wrong or missing area when answering
+ORDER_VALUE_MEDIAN_USD = 60.0
+ORDER_VALUE_BAD_LOGIT = 0.2  # per log-unit of order value above the median (clipped to -1..2)
+ORDER_VALUE_ADDED_P = 0.5  # an agent fills in a missing order value on delivery/returns tickets
+
 # --- calendar shapes (UTC; rows Monday..Sunday, columns hour 0..23) ----------------
 _ARRIVAL_BY_HOUR = np.array(
     [0.12, 0.08, 0.06, 0.06, 0.08, 0.15, 0.30, 0.55, 0.85, 1.0, 1.05, 1.0,

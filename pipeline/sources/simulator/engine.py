@@ -1,4 +1,4 @@
-"""The simulation engine: the world (clocks, staff, load), arrivals, conversations turn by turn, the survey.
+"""The simulation engine: the world (clocks, staff, load), ticket profiles, conversations turn by turn.
 
 Everything is vectorised over tickets; the only Python loops run over agent turns
 (at most ~10), groups, issue types or text pools. Times are float seconds since the
@@ -13,10 +13,9 @@ import numpy as np
 import pandas as pd
 
 from pipeline.core import contract
+from pipeline.sources.simulator.arrivals import _Customers
 from pipeline.sources.simulator.behaviour import (
     _ANGRY,
-    _ARRIVAL_BY_HOUR,
-    _ARRIVAL_BY_WEEKDAY,
     _EN,
     _ESCALATIONS,
     _IMPATIENT,
@@ -31,7 +30,6 @@ from pipeline.sources.simulator.behaviour import (
     AGENT_REPLY_MEDIAN_MINUTES,
     CHANNEL_SHARE,
     CUSTOMER_REPLY_MEDIAN_MINUTES,
-    DAY_S,
     FOLLOW_UP_AFTER_MINUTES,
     GROUP_HOLD_P,
     GROUP_SKILL,
@@ -190,59 +188,7 @@ class _World:
         return self.load[group, hour_idx]
 
 
-# --- arrivals, customers, ticket profiles ------------------------------------------
-def _draw_arrivals(rng: np.random.Generator, n: int, world: _World,
-                   days: int) -> tuple[np.ndarray, np.ndarray]:
-    """Creation times (float seconds since start, sorted) and an incident flag, both shape (n,).
-
-    About 4 % of tickets belong to incident bursts: one incident per ~20 days, tickets
-    arriving with an exponential tail (mean 3 h) after the incident starts.
-    """
-    n_hours = days * 24
-    weight = (_ARRIVAL_BY_HOUR[world.hour[:n_hours]] * _ARRIVAL_BY_WEEKDAY[world.weekday[:n_hours]]
-              * (1.0 + 0.2 * np.arange(n_hours) / n_hours))
-    n_incident = int(rng.binomial(n, 0.04)) if days >= 7 and n >= 200 else 0
-    n_regular = n - n_incident
-    hours = rng.choice(n_hours, size=n_regular, p=weight / weight.sum())
-    regular = (hours + rng.random(n_regular)) * HOUR_S
-    n_incidents = max(1, days // 20)
-    incident_start = rng.uniform(0, max(n_hours - 12, 1), n_incidents) * HOUR_S
-    burst = incident_start[rng.integers(0, n_incidents, n_incident)] + rng.exponential(3 * HOUR_S, n_incident)
-    burst = np.minimum(burst, days * DAY_S - 1.0)
-    created = np.concatenate([regular, burst])
-    incident = np.concatenate([np.zeros(n_regular, bool), np.ones(n_incident, bool)])
-    order = np.argsort(created, kind="stable")
-    return created[order], incident[order]
-
-
-@dataclass(frozen=True)
-class _Customers:
-    """Per ticket: requester index, language (0 en, 1 ko), temperament (standard normal)."""
-
-    requester: np.ndarray
-    language: np.ndarray
-    temperament: np.ndarray
-
-
-def _draw_customers(rng: np.random.Generator, n: int) -> _Customers:
-    """Assign tickets to requesters: 40 % one-off customers, 60 % from a pool of regulars.
-
-    Regulars (12 % of ``n``) have Pareto-distributed activity (capped), so a few write
-    dozens of tickets. Requester numbers are shuffled so that the id says nothing
-    about the kind of customer.
-    """
-    n_regulars = max(1, int(round(0.12 * n)))
-    one_off = rng.random(n) < 0.4
-    activity = np.minimum(rng.pareto(1.3, n_regulars) + 1.0, 50.0)
-    requester = rng.choice(n_regulars, size=n, p=activity / activity.sum())
-    requester[one_off] = n_regulars + np.arange(int(one_off.sum()))
-    n_requesters = n_regulars + int(one_off.sum())
-    requester = rng.permutation(n_requesters)[requester]
-    korean = (rng.random(n_requesters) < 0.2).astype(np.int64)
-    temperament = rng.standard_normal(n_requesters)
-    return _Customers(requester, korean[requester], temperament[requester])
-
-
+# --- ticket profiles ------------------------------------------
 @dataclass(frozen=True)
 class _Profile:
     """Per-ticket plan drawn before the conversation is played (all arrays shape (n,))."""

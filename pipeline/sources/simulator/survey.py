@@ -2,7 +2,8 @@
 
 Unhappy customers answer less often (missing not at random). The bad probability
 comes from waits, back-and-forth, transfers, reopens, wording, channel, agent skill,
-a wrong priority and the customer's earlier unhappy tickets, plus unobserved noise.
+a wrong priority, the ticket's attributes (``attributes``) and the customer's earlier
+unhappy tickets, plus unobserved noise.
 """
 
 from __future__ import annotations
@@ -83,10 +84,13 @@ def _with_history(base_logit: np.ndarray, requester: np.ndarray, t0: np.ndarray,
 
 
 def _rate(rng: np.random.Generator, p: _Profile, c: _Conversation, requester: np.ndarray,
-          staff: _Staff) -> _Rating:
-    """Offer the survey a day after the final solve; unhappy customers answer less often."""
+          staff: _Staff, attribute_logit: np.ndarray) -> _Rating:
+    """Offer the survey a day after the final solve; unhappy customers answer less often.
+
+    ``attribute_logit``: the attributes' pull toward a bad rating (see ``attributes``).
+    """
     n = len(p.t0)
-    base = _bad_logit(p, c, staff, rng.normal(0.0, 0.5, n))
+    base = _bad_logit(p, c, staff, rng.normal(0.0, 0.5, n)) + attribute_logit
     p_bad, unhappy = _with_history(base, requester, p.t0, rng.random(n))
     offered = (SURVEY_ANSWER_P[p.channel] > 0) & (rng.random(n) > 0.04)
     offered_s = np.where(offered, c.solved_s + 24 * HOUR_S + rng.random(n) * HOUR_S, np.nan)

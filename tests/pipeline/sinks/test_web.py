@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import re
+import subprocess
+import sys
 
 import pytest
 import sqlalchemy as sa
@@ -22,7 +24,7 @@ from pipeline.core.errors import UserError
 from pipeline.sinks.web import create_app
 from pipeline.sinks.web import server as web_server
 from pipeline.sinks.web.app import COOKIE, session_value
-from pipeline.sinks.web.present import API_COLUMNS
+from pipeline.sinks.web.present import API_COLUMNS, history_chart
 from pipeline.sinks.web.server import listen
 from pipeline.sinks.writeback import QueueStore, feedback, metadata, scoring_runs, ticket_priorities, write_queue
 from tests.pipeline.sinks.test_writeback import queue_frame, run_for
@@ -132,6 +134,13 @@ def test_a_new_scoring_run_shows_at_the_next_request(client, db):
     assert ticket_order(client.get("/").text) == ["E", "A"]
 
 
+def test_api_columns_are_the_scored_queues_columns():
+    """present takes them from the database table so that `serve` need not import models.scoring."""
+    from models.scoring import QUEUE_EXTRA_COLUMNS, SCORE_COLUMNS
+
+    assert API_COLUMNS == (*SCORE_COLUMNS, *QUEUE_EXTRA_COLUMNS)
+
+
 # ---------------------------------------------------------------- the API
 
 
@@ -180,6 +189,20 @@ def test_ticket_page_shows_values_reasons_history_and_feedback(client):
 def test_a_ticket_that_left_the_queue_still_shows_its_history(client):
     html = client.get("/tickets/C").text
     assert "not in the current queue" in html and "2026-03-01 10:00 UTC" in html
+
+
+def test_score_chart_is_not_clipped_above_100():
+    """An overdue ticket's priority score can pass 100 (the SLA tail): the axis grows to show it."""
+    history = RUN_1.head(3).assign(run_id=[1, 2, 3], priority_score=[60.0, 100.0, 180.0], risk=[50, 70, 90])
+    chart = history_chart(history)
+    ys = [d["y"] for d in chart["dots"]]
+    assert ys[0] > ys[1] > ys[2]  # 100 and 180 are at different heights (SVG y grows downwards)
+    assert [g["label"] for g in chart["grid"]] == [0, 50, 100, 150, 200]
+    inside = (24, chart["height"] - 24)
+    assert all(inside[0] <= y <= inside[1] for y in ys)
+    assert ys[2] == pytest.approx(inside[1] - 180 / 200 * (inside[1] - inside[0]), abs=0.1)
+    # Scores within 0-100 keep the 0-100 axis.
+    assert [g["label"] for g in history_chart(history.head(2))["grid"]] == [0, 50, 100]
 
 
 def test_unknown_ticket_page_is_404(client):
@@ -256,7 +279,8 @@ def guarded(store):
         yield client
 
 
-@pytest.mark.parametrize("path", ["/", "/tickets/A", "/api/queue", "/api/tickets/A", "/nowhere"])
+@pytest.mark.parametrize("path", ["/", "/tickets/A", "/api/queue", "/api/tickets/A", "/nowhere", "/monitoring",
+                                  "/api/monitoring"])
 def test_without_the_token_every_request_is_401(guarded, path):
     response = guarded.get(path)
     assert response.status_code == 401
@@ -395,3 +419,39 @@ def test_serve_takes_the_token_from_the_environment(db, monkeypatch):
     with TestClient(served["app"]) as client:
         assert client.get("/api/queue").status_code == 401
         assert client.get("/api/queue", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+
+
+# ---------------------------------------------------------------- HEAD
+
+
+@pytest.mark.parametrize(("path", "status"), [("/", 200), ("/?tier=P1", 200), ("/tickets/A", 200), ("/monitoring", 200),
+                                              ("/api/queue", 200), ("/static/style.css", 200), ("/tickets/nope", 404)])
+def test_head_answers_like_get_without_a_body(client, path, status):
+    get, head = client.get(path), client.head(path)
+    assert head.status_code == get.status_code == status
+    assert head.content == b""
+    assert head.headers["content-type"] == get.headers["content-type"]
+    assert head.headers["content-length"] == str(len(get.content))
+
+
+def test_head_needs_the_token_and_is_logged_as_head(guarded, caplog):
+    with caplog.at_level(logging.INFO):
+        assert guarded.head("/").status_code == 401
+        assert guarded.head("/", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+    lines = [r.getMessage() for r in caplog.records if r.name == "csat_triage.web.access"]
+    assert lines == ["HEAD / 401", "HEAD / 200"]
+
+
+def test_head_on_a_post_only_path_is_405(client):
+    assert client.head("/logout").status_code == 405
+
+
+# ---------------------------------------------------------------- start-up weight
+
+
+def test_serve_does_not_import_lightgbm():
+    """`serve` imports the CLI and the web package only; LightGBM (and scikit-learn) would add seconds."""
+    code = ("import sys, pipeline.cli, pipeline.sinks.web, pipeline.sinks.web.server; "
+            "print(sorted(m for m in ('lightgbm', 'sklearn', 'models.scoring') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

@@ -130,9 +130,10 @@ def fixture_export(tmp_path_factory):
 def test_fixture_summary_accounts_for_every_row(fixture_export):
     summary, _, _, _ = fixture_export
     assert summary == ImportSummary(
-        rows_read=17, incidents=3, events_written=30,
-        status_events=14, group_events=6, assignee_events=6, priority_events=4,
-        rows_with_events=15, rows_without_change=2,  # lines 16 (no change) and 18 (-100)
+        rows_read=17, incidents=3, events_written=52,
+        status_events=14, group_events=6, assignee_events=6, priority_events=4, field_events=22,
+        # line 16: no change; line 18 (-100) has no status event but sets the category
+        rows_with_events=16, rows_without_change=1,
         rows_dropped_no_incident=0, rows_dropped_bad_time=0,
         rows_clamped_to_opened_at=1, rows_out_of_order=1, rows_unknown_state=1,
         incidents_without_opened_at=0, incidents_without_known_state=0,
@@ -161,7 +162,8 @@ def test_fixture_tickets_hold_final_values(fixture_export):
 
 def test_fixture_events_are_the_field_changes_in_time_order(fixture_export):
     _, _, events, _ = fixture_export
-    got = events[["ticket_id", "at", "actor", "kind", "value", "source_line"]].values.tolist()
+    changes = events[events["kind"] != "field"]
+    got = changes[["ticket_id", "at", "actor", "kind", "value", "source_line"]].values.tolist()
     S, A = "system", "agent"
     expected = [
         ["INC0000001", "2016-03-01T09:05:00Z", S, "status", "new", "2"],
@@ -202,6 +204,54 @@ def test_fixture_events_are_the_field_changes_in_time_order(fixture_export):
     assert events.loc[events["value"] == "hold", "source_value"].tolist() == ["Awaiting Vendor"]
 
 
+def test_fixture_attributes_are_first_row_values_then_changes(fixture_export):
+    _, _, events, _ = fixture_export
+    S, A = "system", "agent"
+    attrs = events[events["kind"] == "field"]
+    got = attrs[["ticket_id", "at", "actor", "field", "value", "source_line"]].values.tolist()
+    opening = ["contact_type", "category", "u_symptom", "impact", "urgency", "knowledge"]
+    assert got == [
+        *[["INC0000001", "2016-03-01T09:05:00Z", S, f, v, "2"] for f, v in zip(
+            opening, ["Phone", "Category 1", "Symptom 1", "2 - Medium", "2 - Medium", "false"])],
+        ["INC0000001", "2016-03-07T16:00:00Z", A, "knowledge", "true", "5"],
+        *[["INC0000002", "2016-03-02T08:00:00Z", S, f, v, "6"] for f, v in zip(
+            opening, ["Email", "Category 2", "Symptom 2", "2 - Medium", "2 - Medium", "false"])],
+        ["INC0000002", "2016-03-02T08:30:00Z", A, "u_symptom", "Symptom 3", "7"],
+        ["INC0000002", "2016-03-02T08:30:00Z", A, "impact", "1 - High", "7"],
+        ["INC0000002", "2016-03-02T12:00:00Z", A, "u_symptom", "", "8"],  # `?`: cleared
+        # First row (line 13, clamped): category and u_symptom are `?`, so no event.
+        *[["INC0000003", "2016-03-04T10:00:00Z", S, f, v, "13"] for f, v in zip(
+            ["contact_type", "impact", "urgency", "knowledge"], ["Phone", "3 - Low", "3 - Low", "false"])],
+        # Line 15 (11:00) is the second row in time, although later in the file than line 14.
+        ["INC0000003", "2016-03-04T11:00:00Z", A, "u_symptom", "Symptom 4", "15"],
+        ["INC0000003", "2016-03-05T09:00:00Z", A, "category", "Category 3", "18"],
+    ]
+    # A row's attribute events follow its status/group/assignee/priority events.
+    line_7 = events[events["source_line"] == "7"]
+    assert line_7["kind"].tolist() == ["status", "assignee", "priority", "field", "field"]
+    assert set(events.loc[events["kind"] != "field", "field"]) == {""}
+
+
+def test_no_outcome_or_excluded_column_becomes_an_attribute(fixture_export):
+    _, _, events, _ = fixture_export
+    fields = set(events.loc[events["kind"] == "field", "field"])
+    # The fixture has all of these columns, with values that change.
+    for column in (*servicenow.OUTCOME_COLUMNS, "made_sla", "reassignment_count", "reopen_count",
+                   "sys_mod_count", "caller_id", "sys_updated_by", "active"):
+        assert column not in fields, column
+    assert not set(servicenow.OUTCOME_COLUMNS) & set(servicenow.ATTRIBUTE_COLUMNS)
+    # No event value is an outcome's value either (e.g. closed_code `code 5`).
+    assert not events["value"].isin(["code 5", "code 6", "Resolved by 7", "Problem ID 1"]).any()
+
+
+def test_attribute_events_reach_ingest_as_named_cleared_and_set_values(fixture_export):
+    ingest = pytest.importorskip("pipeline.sources.ingest")
+    _, _, _, out = fixture_export
+    events = ingest.load_export(out).events
+    symptom = events[(events["ticket_id"] == "INC0000002") & (events["field"] == "u_symptom")]
+    assert symptom["value"].fillna("").tolist() == ["Symptom 2", "Symptom 3", ""]
+
+
 def test_fixture_counters_rebuilt_from_events_match_the_log_at_every_row(fixture_export):
     _, _, events, _ = fixture_export
     rows = compare_counters(_read_text(FIXTURE), events)
@@ -219,7 +269,7 @@ def test_fixture_export_passes_validation(fixture_export):
     _, _, _, out = fixture_export
     result = ingest.load_export(out)
     assert result.rejected_rows == 0
-    assert len(result.tickets) == 3 and len(result.events) == 30
+    assert len(result.tickets) == 3 and len(result.events) == 52
 
 
 def test_unplaceable_rows_are_dropped_and_counted():
@@ -241,6 +291,11 @@ def test_unplaceable_rows_are_dropped_and_counted():
     # INC0000002 now starts at line 7 (system routing from that row).
     first = events[events["ticket_id"] == "INC0000002"].iloc[0]
     assert (first["source_line"], first["actor"], first["value"]) == (7, "system", "open")
+    # Its attributes too: the opening values are now line 7's (Symptom 3, impact High).
+    opening = events[(events["ticket_id"] == "INC0000002") & (events["kind"] == "field")
+                     & (events["source_line"] == 7)]
+    assert dict(zip(opening["field"], opening["value"]))["u_symptom"] == "Symptom 3"
+    assert set(opening["actor"]) == {"system"}
 
 
 def test_state_mapping_covers_awaiting_variants_and_unknown():
@@ -262,7 +317,7 @@ def test_missing_column_is_a_one_line_export_error(tmp_path):
 def test_parquet_output_has_the_same_events(tmp_path):
     import_servicenow(FIXTURE, tmp_path, fmt="parquet")
     events = pd.read_parquet(tmp_path / "events.parquet")
-    assert len(events) == 30
+    assert len(events) == 52
     assert events["at"].iloc[0] == "2016-03-01T09:05:00Z"
 
 
@@ -287,7 +342,9 @@ def test_real_log_every_incident_and_row_accounted_for(real_export):
     assert summary.rows_dropped_bad_time == summary.rows_dropped_no_incident == 0
     assert summary.rows_clamped_to_opened_at == 5
     assert summary.rows_out_of_order == 11
-    assert summary.events_written == 139_980
+    # 139,980 status/group/assignee/priority events + 210,608 attribute events.
+    assert summary.events_written == 350_588
+    assert summary.field_events == 210_608
     tickets = _read_text(out / "tickets.csv")
     assert tickets["ticket_id"].nunique() == 17_136
     # Final made_sla = false on 7,332 of 17,136 incidents (42.8%).
@@ -344,4 +401,20 @@ def test_real_export_passes_validation(real_export):
     result = ingest.load_export(out)
     assert result.rejected_rows == 0
     assert len(result.tickets) == 17_136
-    assert len(result.events) == 139_980
+    assert len(result.events) == 350_588
+
+
+@pytest.mark.shared_data
+def test_real_log_attributes_open_every_incident_and_leave_outcomes_out(real_export):
+    _, out = real_export
+    events = _read_text(out / "events.csv")
+    attrs = events[events["kind"] == "field"]
+    assert set(attrs["field"]) == set(servicenow.ATTRIBUTE_COLUMNS)
+    opening = attrs[attrs["actor"] == "system"]
+    # Every incident's first row has contact_type, impact, urgency (never `?` in the log).
+    for field in ("contact_type", "impact", "urgency", "notify"):
+        assert opening.loc[opening["field"] == field, "ticket_id"].nunique() == 17_136, field
+    # Measured: subcategory is corrected later on 1,670 rows, u_symptom cleared 313 times.
+    later = attrs[attrs["actor"] == "agent"]
+    assert (later["field"] == "subcategory").sum() == 1_670
+    assert ((attrs["field"] == "u_symptom") & (attrs["value"] == "")).sum() == 313

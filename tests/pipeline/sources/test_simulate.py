@@ -9,13 +9,15 @@ import pytest
 from pipeline.core import contract
 from pipeline.core.errors import ExportError
 from pipeline.core.io import read_raw_table
-from pipeline.sources.simulator import Simulation, simulate, simulate_export
+from pipeline.sources.ingest import load_export
+from pipeline.sources.simulator import Simulation, simulate, simulate_export, simulate_later
 from pipeline.sources.simulator.assembly import _event_order, _ticket_ids
 from pipeline.sources.simulator.behaviour import HOUR_S
 from pipeline.sources.simulator.engine import _Clock
 
 N_TICKETS = 8000
 DAYS = 60
+ATTRIBUTES = {"form", "product_area", "customer_plan", "order_value_usd"}
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +32,7 @@ def status_events(sim: Simulation) -> pd.DataFrame:
 
 # --- shape of the export ---------------------------------------------------------------
 def test_tables_have_contract_columns_and_types(sim: Simulation) -> None:
-    assert tuple(sim.tickets.columns) == contract.TICKET_COLUMNS
+    assert tuple(sim.tickets.columns) == (*contract.TICKET_COLUMNS, "organization")
     assert tuple(sim.events.columns) == contract.EVENT_COLUMNS
     assert list(sim.truth.columns) == ["ticket_id", "p_bad_true", "urgency_true"]
     for frame, column in ((sim.tickets, "created_at"), (sim.tickets, "satisfaction_at"), (sim.events, "at")):
@@ -61,6 +63,11 @@ def test_values_are_in_contract_vocabularies(sim: Simulation) -> None:
     for kind, allowed in (("status", contract.STATUSES), ("priority", contract.PRIORITIES)):
         assert set(events.loc[events["kind"] == kind, "value"]) <= set(allowed)
     assert (events.loc[events["kind"].isin(["message", "note"]), "value"] == "").all()
+    is_field = events["kind"] == contract.FIELD_EVENT
+    assert set(events.loc[is_field, "field"]) == ATTRIBUTES
+    assert (events.loc[~is_field, "field"] == "").all()
+    # Names are already in the one spelling ingest gives them (the features are attr_<name>).
+    assert (contract.attribute_names(events.loc[is_field, "field"]) == events.loc[is_field, "field"]).all()
     assert (events.loc[events["kind"] == "message", "body"] != "").all()
     assert set(tickets["status"]) <= set(contract.STATUSES)
     assert set(tickets["priority"]) <= set(contract.PRIORITIES) | {""}
@@ -137,6 +144,147 @@ def test_group_hops_and_reassignments_happen_some_tickets_bounce(sim: Simulation
     assert 0.08 < (group_changes >= 1).mean() < 0.35
     assert (group_changes >= 2).sum() >= 20
     assert group_changes.max() <= 4
+
+
+# --- attributes (field events) ---------------------------------------------------------------
+@pytest.fixture(scope="module")
+def field_events(sim: Simulation) -> pd.DataFrame:
+    return sim.events[sim.events["kind"] == contract.FIELD_EVENT]
+
+
+def test_every_ticket_has_its_form_and_plan_set_by_the_system_at_creation(sim: Simulation,
+                                                                          field_events: pd.DataFrame) -> None:
+    created = sim.tickets.set_index("ticket_id")["created_at"]
+    for name in ("form", "customer_plan"):
+        first = field_events[field_events["field"] == name].groupby("ticket_id").head(1).set_index("ticket_id")
+        assert len(first) == N_TICKETS, name
+        assert (first["at"] == created.reindex(first.index)).all(), name
+        assert (first["actor"] == "system").all(), name
+        assert (first["value"] != "").all(), name
+    assert set(field_events.loc[field_events["field"] == "customer_plan", "value"]) == {"free", "pro", "enterprise"}
+
+
+def test_product_area_is_picked_on_specific_forms_and_recategorised_by_the_agent(
+        sim: Simulation, field_events: pd.DataFrame) -> None:
+    created = sim.tickets.set_index("ticket_id")["created_at"]
+    form = field_events[field_events["field"] == "form"].groupby("ticket_id")["value"].first()
+    area = field_events[field_events["field"] == "product_area"]
+    at_creation = (area["at"] == created.reindex(area["ticket_id"]).set_axis(area.index)).to_numpy()
+    # Only a specific form asks for the area; the default form leaves it to the agent.
+    assert (form.reindex(area.loc[at_creation, "ticket_id"]) != "general").all()
+    assert (area.loc[at_creation, "actor"] == "system").all()
+    later = area[~at_creation]
+    assert (later["actor"] == "agent").all() and len(later) > 0.3 * N_TICKETS
+    # The agent fixes the area when answering: in the same update as the first agent reply.
+    messages = sim.events[(sim.events["actor"] == "agent") & (sim.events["kind"] == "message")]
+    first_reply = messages.groupby("ticket_id")["at"].min()
+    after_reply = (later["at"] - first_reply.reindex(later["ticket_id"]).set_axis(later.index)).dt.total_seconds()
+    assert (after_reply == 0).all()
+    changed = area.groupby("ticket_id")["value"].agg(["size", "nunique"])
+    assert ((changed["size"] >= 2) & (changed["nunique"] == 2)).sum() > 0.03 * N_TICKETS
+
+
+def test_plans_upgrade_during_some_tickets_and_stay_upgraded(sim: Simulation, field_events: pd.DataFrame) -> None:
+    plan = field_events[field_events["field"] == "customer_plan"]
+    changes = plan.groupby("ticket_id").filter(lambda rows: len(rows) >= 2)
+    assert changes["ticket_id"].nunique() >= 3
+    assert (changes.groupby("ticket_id")["value"].agg(tuple) == ("free", "pro")).all()
+    assert (changes.groupby("ticket_id")["actor"].last() == "system").all()
+
+
+def test_order_value_is_numeric_and_set_at_creation_or_added_later(field_events: pd.DataFrame) -> None:
+    value = field_events.loc[field_events["field"] == "order_value_usd"]
+    assert pd.to_numeric(value["value"], errors="coerce").gt(0).all()
+    assert set(value["actor"]) == {"system", "agent"}
+
+
+def test_organization_is_one_per_requester_and_shared_by_its_plan(sim: Simulation,
+                                                                   field_events: pd.DataFrame) -> None:
+    tickets = sim.tickets
+    assert (tickets.groupby("requester_id")["organization"].nunique() == 1).all()
+    with_org = tickets["organization"] != ""
+    assert 0.25 < with_org.mean() < 0.6
+    per_org = tickets.loc[with_org, "organization"].value_counts()
+    assert per_org.max() < 0.1 * N_TICKETS and (per_org >= 20).sum() >= 20
+    first_plan = field_events[field_events["field"] == "customer_plan"].groupby("ticket_id")["value"].first()
+    plans = first_plan.reindex(tickets["ticket_id"]).to_numpy()
+    # Before any upgrade, an organisation has one plan; upgrades make at most two.
+    assert (pd.Series(plans[with_org]).groupby(tickets.loc[with_org, "organization"].to_numpy()).nunique() <= 2).all()
+
+
+def test_attributes_move_the_true_bad_probability(sim: Simulation, field_events: pd.DataFrame) -> None:
+    p_bad = sim.truth.set_index("ticket_id")["p_bad_true"]
+    final_area = field_events[field_events["field"] == "product_area"].groupby("ticket_id")["value"].last()
+    by_area = p_bad.groupby(final_area.reindex(p_bad.index)).mean()
+    assert by_area[["mobile_app", "returns"]].min() > by_area[["web_app", "delivery"]].max() + 0.05
+    # Enterprise customers are harsher on a slow first reply than free ones.
+    plan = field_events[field_events["field"] == "customer_plan"].groupby("ticket_id")["value"].first()
+    agent = sim.events[(sim.events["actor"] == "agent") & (sim.events["kind"] == "message")]
+    created = sim.tickets.set_index("ticket_id")["created_at"]
+    hours = np.log1p((agent.groupby("ticket_id")["at"].min() - created.reindex(p_bad.index)).dt.total_seconds()
+                     / HOUR_S)
+    logit = np.log(p_bad / (1 - p_bad))
+    slope = {}
+    for name in ("free", "enterprise"):
+        rows = (plan.reindex(p_bad.index) == name) & hours.reindex(p_bad.index).notna()
+        slope[name] = np.polyfit(hours.reindex(p_bad.index)[rows], logit[rows], 1)[0]
+    assert slope["enterprise"] > slope["free"] + 0.15
+
+
+def test_the_export_validates_without_rejects_or_warnings(tmp_path) -> None:
+    simulate_export(tmp_path, 600, seed=9, days=20)
+    result = load_export(tmp_path)
+    assert result.rejected_rows == 0 and result.warnings == ()
+    fields = result.events.loc[result.events["kind"] == contract.FIELD_EVENT, "field"]
+    assert set(fields) == ATTRIBUTES
+    assert "organization" in result.tickets.columns
+
+
+# --- the same desk exported twice -------------------------------------------------------------
+@pytest.fixture(scope="module")
+def exports() -> tuple[Simulation, Simulation]:
+    return simulate_later(3000, seed=5, days=30, later_days=10)
+
+
+def test_the_first_export_is_the_later_one_cut_at_its_moment(exports: tuple[Simulation, Simulation]) -> None:
+    first, later = exports
+    assert later.export_at - first.export_at == pd.Timedelta(days=10)
+    assert len(first.tickets) == 3000 and len(later.tickets) > 3500
+    assert (first.tickets["created_at"] < first.export_at).all()
+    same = later.tickets.iloc[: len(first.tickets)].reset_index(drop=True)
+    for column in ("ticket_id", "created_at", "requester_id", "channel", "subject", "organization"):
+        pd.testing.assert_series_equal(first.tickets[column], same[column], obj=column)
+    assert (later.tickets["created_at"].iloc[len(first.tickets):] >= first.export_at).all()
+    seen = later.events[later.events["ticket_id"].isin(first.tickets["ticket_id"])
+                        & (later.events["at"] <= first.export_at)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(first.events.reset_index(drop=True), seen)
+    pd.testing.assert_series_equal(first.truth["p_bad_true"], later.truth["p_bad_true"].iloc[:3000])
+
+
+def test_the_first_export_has_an_open_queue_that_the_later_one_resolves(
+        exports: tuple[Simulation, Simulation]) -> None:
+    first, later = exports
+    before = first.tickets.set_index("ticket_id")
+    after = later.tickets.set_index("ticket_id").reindex(before.index)
+    open_then = ~before["status"].isin(contract.DONE_STATUSES)
+    assert open_then.sum() > 30
+    assert after.loc[open_then, "status"].isin(contract.DONE_STATUSES).mean() > 0.5
+    assert after.loc[open_then, "satisfaction"].isin(contract.SATISFACTION_LABELS).sum() >= 5
+    # Ticket rows hold the values as of each export: a rating after the cut is not in the first one.
+    rated_later = after["satisfaction_at"] > first.export_at
+    assert rated_later.sum() > 0
+    assert not before.loc[rated_later, "satisfaction"].isin(contract.SATISFACTION_LABELS).any()
+
+
+def test_both_exports_are_written_and_validate_cleanly(tmp_path) -> None:
+    simulate_export(tmp_path / "now", 500, seed=3, days=15, later_days=5, later_out=tmp_path / "later")
+    alone = simulate_export(tmp_path / "alone", 500, seed=3, days=15, later_days=5)
+    assert (tmp_path / "now" / "events.csv").read_bytes() == (tmp_path / "alone" / "events.csv").read_bytes()
+    assert len(alone.tickets) == 500
+    for name in ("now", "later"):
+        result = load_export(tmp_path / name)
+        assert result.rejected_rows == 0 and result.warnings == (), name
+    assert len(pd.read_csv(tmp_path / "later" / "truth.csv")) > 500
 
 
 # --- determinism -----------------------------------------------------------------------------
@@ -281,12 +429,27 @@ def test_event_order_breaks_same_second_ties_by_turn_position() -> None:
         ({"n_tickets": 10, "seed": -1}, "--seed"),
         ({"n_tickets": 10, "seed": 1, "days": 0}, "--days"),
         ({"n_tickets": 10, "seed": 1, "start": "not a date"}, "--start"),
+        ({"n_tickets": 10, "seed": 1, "later_days": -1}, "later_days"),
     ],
 )
 def test_bad_arguments_raise_one_line_export_errors(kwargs: dict, message: str) -> None:
     with pytest.raises(ExportError, match=message) as error:
         simulate(**kwargs)
     assert "\n" not in str(error.value)
+
+
+def test_the_stage_writes_both_exports_and_refuses_one_directory_for_both(tmp_path) -> None:
+    from pipeline.core.errors import UserError
+    from pipeline.core.params import SimulateParams
+    from pipeline.stages.simulate import simulate_demo
+
+    settings = SimulateParams(tickets=200, seed=1, days=10, later_days=3)
+    with pytest.raises(UserError, match="--later-out"):
+        simulate_demo(tmp_path / "x", settings, later_out=tmp_path / "x")
+    first = simulate_demo(tmp_path / "demo", settings, "parquet", later_out=tmp_path / "demo_later")
+    later = read_raw_table(tmp_path / "demo_later" / "tickets.parquet")
+    assert len(first.tickets) == 200 and len(later) > 200
+    assert (tmp_path / "demo_later" / "truth.csv").is_file()
 
 
 def test_unknown_format_is_refused_before_simulating(tmp_path) -> None:

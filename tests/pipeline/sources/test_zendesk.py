@@ -17,13 +17,15 @@ import pytest
 
 from pipeline.core import contract
 from pipeline.core.errors import ExportError
+from pipeline.core.params import ZendeskParams
 from pipeline.sinks import zendesk_payload
-from pipeline.sources import ingest, zendesk_read, zendesk_shapes, zendesk_write
+from pipeline.sources import ingest, zendesk_fields, zendesk_read, zendesk_shapes, zendesk_write
 from tests.conftest import scored_frame
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "zendesk"
 INCREMENTAL = FIXTURES / "incremental"
 AUDITS = FIXTURES / "audits"
+ATTRIBUTES = FIXTURES / "attributes"
 
 
 # ===================================================================== reader
@@ -59,7 +61,8 @@ def test_tickets_keep_latest_record_drop_deleted_and_take_timed_ratings():
 def test_ticket_events_become_contract_events():
     _, events = zendesk_read.read_zendesk_export(INCREMENTAL)
     assert list(events.columns) == list(contract.EVENT_COLUMNS)
-    assert rows(events, contract.EVENT_COLUMNS) == [
+    assert set(events["field"]) == {""}  # this dump has no attributes
+    assert rows(events, contract.EVENT_COLUMNS[:6]) == [
         # Creation update by the requester: the opening message and the initial values.
         # The bare comment_present flag for the same comment is not counted again,
         # and assignee_id null at creation is skipped.
@@ -179,6 +182,217 @@ def test_reader_errors_are_one_line_and_say_what_to_do(tmp_path):
         zendesk_read.read_zendesk_export(tmp_path)
 
 
+# ================================================================= attributes
+
+@pytest.fixture
+def two_tickets_make_a_tag_frequent(monkeypatch):
+    """The attributes fixture has 3 tickets; the real threshold is tested on generated tickets."""
+    monkeypatch.setattr(zendesk_fields, "MIN_TICKETS_PER_TAG", 2)
+
+
+def attribute_rows(events: pd.DataFrame) -> list[tuple]:
+    return rows(events[events["kind"] == "field"], ("ticket_id", "at", "actor", "field", "value"))
+
+
+def test_attributes_come_from_create_and_change_children(two_tickets_make_a_tag_frequent):
+    _, events = zendesk_read.read_zendesk_export(ATTRIBUTES)
+    C, A, S = "customer", "agent", "system"
+    assert attribute_rows(events) == [
+        # 301, created by the requester through the form: the Create children. Order number is
+        # a text field (left out); organization is null at creation (nothing to set).
+        ("301", "2026-05-01T08:00:00Z", C, "form", "Billing form"),  # named by ticket_forms.json
+        ("301", "2026-05-01T08:00:00Z", C, "brand", "21"),
+        ("301", "2026-05-01T08:00:00Z", C, "product_area", "billing"),  # named by ticket_fields.json
+        ("301", "2026-05-01T08:00:00Z", C, "customer_plan", "pro"),
+        ("301", "2026-05-01T08:00:00Z", C, "seats", "5"),
+        ("301", "2026-05-01T08:00:00Z", C, "tag_refund", "1"),
+        ("301", "2026-05-01T08:00:00Z", C, "tag_vip", "1"),
+        ("301", "2026-05-01T09:30:00Z", A, "product_area", "payments"),
+        ("301", "2026-05-01T09:30:00Z", A, "tag_vip", ""),  # removed
+        ("301", "2026-05-01T09:30:00Z", A, "organization", "31"),
+        ("301", "2026-05-01T09:30:00Z", A, "customer_plan", ""),  # set to null: cleared
+        # 10:00: our own risk field and csat_risk_high / csat_p1 tags are not read back.
+        # 302's dump starts after its creation: each first Change's previous value holds
+        # from the creation (form, seats, the refund tag); brand and organization have no
+        # event, so the ticket row gives them.
+        ("302", "2026-05-01T09:00:00Z", S, "form", "Billing form"),
+        ("302", "2026-05-01T09:00:00Z", S, "seats", "3"),
+        ("302", "2026-05-01T09:00:00Z", S, "brand", "22"),
+        ("302", "2026-05-01T09:00:00Z", S, "organization", "32"),
+        ("302", "2026-05-01T09:00:00Z", S, "tag_refund", "1"),
+        ("302", "2026-05-02T08:00:00Z", A, "form", "Tech form"),
+        ("302", "2026-05-02T08:00:00Z", A, "tag_vip", "1"),
+        ("302", "2026-05-02T08:00:00Z", A, "custom_360005", "x"),  # not in ticket_fields.json
+        ("302", "2026-05-02T08:00:00Z", A, "seats", "7"),  # 7.0 in the dump
+        # 303: form only on the ticket row; the tag `once` is on one ticket (rare).
+        ("303", "2026-05-03T10:00:00Z", S, "form", "Billing form"),
+        ("303", "2026-05-03T10:00:00Z", C, "product_area", "billing"),
+        ("303", "2026-05-03T10:00:00Z", C, "tag_vip", "1"),
+    ]
+    assert set(events.loc[events["kind"] != "field", "field"]) == {""}
+
+
+def test_ticket_row_custom_fields_and_tags_are_never_attributes(two_tickets_make_a_tag_frequent):
+    _, events = zendesk_read.read_zendesk_export(ATTRIBUTES)
+    # 303's row says plan "enterprise" and tag resolved_by_refund: values as of the export.
+    assert "enterprise" not in set(events["value"])
+    assert not events["field"].str.contains("resolved|once|csat|risk|order").any()
+
+
+def test_import_summary_counts_attributes_and_what_was_left_out(tmp_path, two_tickets_make_a_tag_frequent):
+    summary = zendesk_read.import_zendesk(ATTRIBUTES, tmp_path / "export")
+    assert summary.attribute_events == 23
+    assert summary.attributes == ("brand", "custom_360005", "customer_plan", "form", "organization",
+                                  "product_area", "seats", "tag_refund", "tag_vip")
+    assert summary.attribute_values_before_first_change == 3  # 302: form, seats, refund
+    assert summary.attribute_values_from_ticket_rows == 3     # 302: brand, organization; 303: form
+    assert summary.empty_attributes_at_creation == 1          # 301: organization null
+    assert summary.skipped_field_values == 1                  # 301: order number (text)
+    assert summary.own_output_values_skipped == 3             # risk field; csat_risk_high, csat_p1
+    assert summary.rare_tags_left_out == 1                    # once
+    assert any(line.startswith("attribute names: brand") for line in summary.lines())
+    written = pd.read_csv(tmp_path / "export" / "events.csv", dtype=str, keep_default_na=False)
+    assert (written["kind"] == "field").sum() == 23
+
+
+def test_ingest_reads_attributes_without_rejects(two_tickets_make_a_tag_frequent):
+    result = ingest.load_export(ATTRIBUTES)
+    assert result.rejected_rows == 0
+    fields = result.events[result.events["kind"] == "field"]
+    seats = fields[(fields["ticket_id"] == "302") & (fields["field"] == "seats")]
+    assert seats["value"].tolist() == ["3", "7"]
+    cleared = fields[(fields["ticket_id"] == "301") & (fields["field"] == "customer_plan")]
+    assert cleared["value"].fillna("").tolist() == ["pro", ""]
+
+
+def test_without_field_and_form_lists_custom_fields_are_named_by_id(tmp_path, two_tickets_make_a_tag_frequent):
+    shutil.copytree(ATTRIBUTES, tmp_path / "dump")
+    (tmp_path / "dump" / "ticket_fields.json").unlink()
+    (tmp_path / "dump" / "ticket_forms.json").unlink()
+    _, events = zendesk_read.read_zendesk_export(tmp_path / "dump")
+    fields = events[events["kind"] == "field"]
+    assert {"custom_360001", "custom_360002", "custom_360003", "custom_360004"} <= set(fields["field"])
+    assert "custom_360000000001" not in set(fields["field"])  # the risk field, by params id
+    assert fields.loc[fields["field"] == "form", "value"].tolist() == ["11", "11", "12", "11"]
+
+
+def test_our_own_field_and_tags_follow_the_zendesk_params(tmp_path, two_tickets_make_a_tag_frequent):
+    own = ZendeskParams(risk_field_id=360001, tag_prefix="ref")  # pretend these are ours
+    _, events = zendesk_read.read_zendesk_export(ATTRIBUTES, own)
+    fields = set(events.loc[events["kind"] == "field", "field"])
+    assert "product_area" not in fields
+    assert "tag_refund" in fields  # `ref` + `und` is not risk_* or p<n>
+    _, events = zendesk_read.read_zendesk_export(ATTRIBUTES, ZendeskParams(tag_prefix="ref"))
+    assert "tag_csat_risk_high" not in set(events["field"])  # rare (one ticket) anyway
+
+
+def test_audit_shape_attributes(tmp_path, two_tickets_make_a_tag_frequent):
+    tickets = [{"id": i, "created_at": "2026-04-01T08:00:00Z", "status": "open", "requester_id": 9} for i in (1, 2)]
+    (tmp_path / "tickets.json").write_text(json.dumps({"tickets": tickets}))
+    (tmp_path / "ticket_fields.json").write_text(json.dumps(
+        {"ticket_fields": [{"id": 77, "title": "Plan / Tier", "type": "tagger"},
+                           {"id": 78, "title": "Notes", "type": "textarea"}]}))
+
+    def audit(ticket, at, *events):
+        return {"ticket_id": ticket, "created_at": at, "author_id": 9, "via": {"channel": "web"}, "events": list(events)}
+
+    audits = [
+        audit(1, "2026-04-01T08:00:00Z",
+              {"type": "Create", "field_name": "77", "value": "gold"},
+              {"type": "Create", "field_name": "78", "value": "call me at 555"},
+              {"type": "Create", "field_name": "tags", "value": ["alpha", "beta"]},
+              {"type": "Create", "field_name": "ticket_form_id", "value": "5"}),
+        audit(1, "2026-04-01T09:00:00Z",
+              {"type": "Change", "field_name": "tags", "value": ["beta"], "previous_value": ["alpha", "beta"]},
+              {"type": "Change", "field_name": "77", "value": "silver", "previous_value": "gold"}),
+        audit(2, "2026-04-01T10:00:00Z",
+              {"type": "Change", "field_name": "tags", "value": ["alpha"], "previous_value": ["beta"]}),
+    ]
+    (tmp_path / "audits.json").write_text(json.dumps({"audits": audits}))
+    _, events = zendesk_read.read_zendesk_export(tmp_path)
+    C, S = "customer", "system"
+    assert attribute_rows(events) == [
+        ("1", "2026-04-01T08:00:00Z", C, "plan_tier", "gold"),
+        ("1", "2026-04-01T08:00:00Z", C, "tag_alpha", "1"),
+        ("1", "2026-04-01T08:00:00Z", C, "tag_beta", "1"),
+        ("1", "2026-04-01T08:00:00Z", C, "form", "5"),
+        ("1", "2026-04-01T09:00:00Z", C, "tag_alpha", ""),
+        ("1", "2026-04-01T09:00:00Z", C, "plan_tier", "silver"),
+        ("2", "2026-04-01T08:00:00Z", S, "tag_beta", "1"),  # held before the first change
+        ("2", "2026-04-01T10:00:00Z", C, "tag_alpha", "1"),
+        ("2", "2026-04-01T10:00:00Z", C, "tag_beta", ""),
+    ]
+
+
+def test_tag_children_with_only_added_and_removed_lists(tmp_path, two_tickets_make_a_tag_frequent):
+    tickets = [{"id": i, "created_at": "2026-04-01T08:00:00Z", "status": "open"} for i in (1, 2)]
+    (tmp_path / "tickets.json").write_text(json.dumps({"tickets": tickets}))
+    updates = [
+        {"ticket_id": i, "created_at": at, "updater_id": 5, "via": "Web form",
+         "child_events": [{"added_tags": added, "removed_tags": removed, "event_type": "Change"}]}
+        for i, at, added, removed in ((1, "2026-04-01T09:00:00Z", ["x"], []), (1, "2026-04-01T10:00:00Z", [], ["x"]),
+                                      (2, "2026-04-01T09:00:00Z", ["x", "y"], []))
+    ]
+    (tmp_path / "ticket_events.json").write_text(json.dumps({"ticket_events": updates}))
+    _, events = zendesk_read.read_zendesk_export(tmp_path)
+    assert rows(events, ("ticket_id", "at", "field", "value")) == [
+        ("1", "2026-04-01T09:00:00Z", "tag_x", "1"),
+        ("1", "2026-04-01T10:00:00Z", "tag_x", ""),
+        ("2", "2026-04-01T09:00:00Z", "tag_x", "1"),  # y is on one ticket only
+    ]
+
+
+def test_only_tags_on_enough_tickets_become_attributes_most_frequent_first(tmp_path, monkeypatch):
+    n = zendesk_fields.MIN_TICKETS_PER_TAG
+    tickets = [{"id": i, "created_at": "2026-04-01T08:00:00Z", "status": "open"} for i in range(1, n + 2)]
+    (tmp_path / "tickets.json").write_text(json.dumps({"tickets": tickets}))
+
+    def tags(i):  # common on n + 1 tickets, usual on n, scarce on n - 1
+        return ["common"] + (["usual"] if i <= n else []) + (["scarce"] if i < n else [])
+
+    updates = [{"ticket_id": i, "created_at": "2026-04-01T08:00:00Z", "updater_id": 5, "via": "Web form",
+                "child_events": [{"tags": tags(i), "event_type": "Create"}]} for i in range(1, n + 2)]
+    (tmp_path / "ticket_events.json").write_text(json.dumps({"ticket_events": updates}))
+    summary = zendesk_read.import_zendesk(tmp_path, tmp_path / "out")
+    assert summary.attributes == ("tag_common", "tag_usual") and summary.rare_tags_left_out == 1
+    monkeypatch.setattr(zendesk_fields, "MAX_TAG_ATTRIBUTES", 1)
+    summary = zendesk_read.import_zendesk(tmp_path, tmp_path / "out")
+    assert summary.attributes == ("tag_common",) and summary.rare_tags_left_out == 2
+
+
+def test_attributes_written_with_the_writer_helpers_read_back_by_name(tmp_path):
+    names = pd.Series(["product_area", "form", "order_value_usd", "product_area"])
+    ids = zendesk_fields.field_ids(names, zendesk_shapes.FIELD_ID_BASE)
+    base = zendesk_shapes.FIELD_ID_BASE
+    assert ids == {"order_value_usd": base + 1, "product_area": base + 2}  # form is a Zendesk key
+    (tmp_path / "tickets.json").write_text(json.dumps({"tickets": [
+        {"id": 1, "created_at": "2026-04-01T08:00:00Z", "status": "open"}]}))
+    (tmp_path / "ticket_fields.json").write_text(json.dumps(zendesk_fields.ticket_fields_page(ids)))
+    children = [
+        {**zendesk_fields.attribute_child("form", "general", ids), "event_type": "Create"},
+        {**zendesk_fields.attribute_child("product_area", "billing", ids), "event_type": "Create"},
+        {**zendesk_fields.attribute_child("order_value_usd", "12.5", ids), "event_type": "Create"},
+    ]
+    change = [{**zendesk_fields.attribute_child("product_area", "", ids), "previous_value": "billing",
+               "event_type": "Change"}]
+    updates = [{"ticket_id": 1, "created_at": at, "updater_id": -1, "via": "Rule", "child_events": c}
+               for at, c in (("2026-04-01T08:00:00Z", children), ("2026-04-01T09:00:00Z", change))]
+    (tmp_path / "ticket_events.json").write_text(json.dumps({"ticket_events": updates}))
+    _, events = zendesk_read.read_zendesk_export(tmp_path)
+    assert rows(events, ("at", "field", "value")) == [
+        ("2026-04-01T08:00:00Z", "form", "general"),
+        ("2026-04-01T08:00:00Z", "product_area", "billing"),
+        ("2026-04-01T08:00:00Z", "order_value_usd", "12.5"),
+        ("2026-04-01T09:00:00Z", "product_area", ""),
+    ]
+
+
+def test_attribute_values_as_text():
+    text = zendesk_fields.value_text
+    assert [text(True), text(False), text(3.0), text(2.5), text(None), text(["b", "a"]), text(" x ")] == [
+        "1", "0", "3", "2.5", "", "a,b", "x"]
+
+
 # ===================================================================== writer
 
 def simulator_frames() -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -227,7 +441,7 @@ def simulator_frames() -> tuple[pd.DataFrame, pd.DataFrame]:
         ("3", "2026-01-06T10:00:00Z", "customer", "status", "new", ""),
         ("3", "2026-01-06T10:00:00Z", "customer", "priority", "low", ""),
     ]
-    events = pd.DataFrame(ev, columns=list(contract.EVENT_COLUMNS))
+    events = pd.DataFrame(ev, columns=["ticket_id", "at", "actor", "kind", "value", "body"]).assign(field="")
     events["at"] = pd.to_datetime(events["at"], utc=True)
     return tickets, events
 

@@ -38,10 +38,16 @@ def test_halfway_is_half_of_the_life_to_the_last_event(tiny):
     assert moments["T3"] == pd.Timestamp("2026-03-04T08:00:00Z")
 
 
-def test_moment_frames_combine_the_three_moments(tiny):
-    frames = moment_frames(tiny.tickets, tiny.events, opening_window_minutes=5)
+def test_moment_frames_combine_the_four_moments(tiny):
+    frames = moment_frames(tiny.tickets, tiny.events, opening_window_minutes=5, daily_local_time="05:30",
+                           timezone="UTC")
     counts = frames["moment"].value_counts().to_dict()
-    assert counts == {"opening": 3, "halfway": 3, "first_reassignment": 1}
+    # daily: T1 is solved by Tuesday 05:30 (Monday 11:05), T3 arrives after Wednesday's;
+    # T2 (no status event: open) is in Tuesday's and Wednesday's queue.
+    assert counts == {"opening": 3, "halfway": 3, "first_reassignment": 1, "daily": 2}
+    daily = frames[frames["moment"] == "daily"]
+    assert set(daily["ticket_id"]) == {"T2"}
+    assert sorted(daily["as_of"]) == [pd.Timestamp("2026-03-03T05:30:00Z"), pd.Timestamp("2026-03-04T05:30:00Z")]
     opening = frames[frames["moment"] == "opening"].set_index("ticket_id")["as_of"]
     assert opening["T1"] == pd.Timestamp("2026-03-02T09:05:00Z")
     # T3 is created at the export's last moment: its opening is capped there.
@@ -94,6 +100,10 @@ def test_report_shape_and_hand_checkable_values(simulated):
     n_test = metrics["test_period"]["tickets"]
     # Every labelled test ticket has an opening and a halfway row; only some were reassigned.
     assert moments["opening"]["tickets"] == moments["halfway"]["tickets"] == n_test
+    # The nightly queue's population: open tickets, several days each, a ticket weighing 1.
+    assert 0 < moments["daily"]["tickets"] <= n_test < moments["daily"]["rows"]
+    assert moments["daily"]["already_solved_share"] == 0.0
+    assert set(moments["daily"]["baselines"]) == {"oldest_first", "longest_wait", LOGISTIC_BASELINE}
     assert 0 < moments["first_reassignment"]["tickets"] < n_test
     assert moments["opening"]["bad_tickets"] == metrics["test_period"]["bad_tickets"]
     assert moments["opening"]["bad_rate"] == pytest.approx(moments["opening"]["bad_tickets"] / n_test)
@@ -102,9 +112,9 @@ def test_report_shape_and_hand_checkable_values(simulated):
     opening = moments["opening"]
     for name in ("roc_auc", "pr_auc", "recall_top10"):
         assert 0.0 <= opening["model"][name] <= 1.0
-    assert set(opening["baselines"]) == {"age_minutes", "longest_wait", LOGISTIC_BASELINE}
+    assert set(opening["baselines"]) == {"oldest_first", "longest_wait", LOGISTIC_BASELINE}
     # At the opening every ticket is 5 minutes old: age cannot rank them.
-    assert opening["baselines"]["age_minutes"]["roc_auc"] == pytest.approx(0.5)
+    assert opening["baselines"]["oldest_first"]["roc_auc"] == pytest.approx(0.5)
     # The opening-fields baseline scores each ticket's opening row at every moment, so on the
     # same tickets (opening and halfway) it ranks identically.
     assert opening["baselines"][LOGISTIC_BASELINE]["roc_auc"] == pytest.approx(

@@ -12,7 +12,7 @@ import pytest
 
 from features.build import build_features, latest_timestamp
 from features.calendar import BusinessHours
-from models.reasons import CONTEXT_FEATURES, reason_phrases
+from models.reasons import CONTEXT_FEATURES, reason_catalogue, reason_phrases
 from models.store import URGENCY_LEVELS, TriageModel
 from pipeline.core import contract
 from pipeline.core.errors import ExportError
@@ -129,7 +129,8 @@ def test_reasons_quote_the_tickets_own_values(scored, features_at_export_time, d
         features = model.text_model.add_scores(features)
     # Every reason is the phrase of one of the model's reason features for this very ticket,
     # compared with the same population: tonight's scored tickets.
-    phrases = reason_phrases(features, demo.params.reasons.language)
+    phrases = reason_phrases(features, demo.params.reasons.language,
+                             reason_catalogue(model.meta.get("attributes", {})))
     reason_features = [name for name in model.meta["risk_features"] if name in phrases]
     assert not set(reason_features) & CONTEXT_FEATURES
     with_reasons = 0

@@ -16,6 +16,7 @@ import pandas as pd
 from features.build import build_features
 from features.calendar import BusinessHours
 from features.snapshots import snapshot_features
+from features.workload import TEAM_FEATURE_NAMES
 from models.metrics import without_nan
 from models.monitoring import (
     DONE_STATUSES,
@@ -110,7 +111,10 @@ def _drift(joined: pd.DataFrame, export, model: TriageModel | None, params: Para
     tonight = build_features(export.tickets, export.events, as_of=as_of, business_hours=hours,
                              static_attributes=model.static_attributes, prior_ratings=model.prior_ratings)
     tonight = tonight[tonight["ticket_id"].astype(str).isin(set(latest["ticket_id"]))]
-    moved = feature_drift(training, tonight, list(model.meta["risk_features"]), bins, params.monitor.top_movers)
+    # The team features are one value per group or assignee at a moment: one night's queue is a
+    # handful of points by construction, and any PSI against weeks of moments says "shifted".
+    compared = [f for f in model.meta["risk_features"] if f not in TEAM_FEATURE_NAMES]
+    moved = feature_drift(training, tonight, compared, bins, params.monitor.top_movers)
     drift.update(features=moved["features"], top_movers=moved["top_movers"],
                  training_rows=len(training), tonight_rows=len(tonight), as_of=as_of.isoformat())
     drift["note"] = note

@@ -13,6 +13,7 @@ import json
 import shutil
 from pathlib import Path
 
+from benchmarks.attributes import VERSION as ATTRIBUTES_VERSION
 from benchmarks.measure import run_child
 from benchmarks.workdir import Paths
 
@@ -29,9 +30,12 @@ PREREQUISITES = {
 
 
 def ensure_export(paths: Paths, options: argparse.Namespace) -> dict:
-    """The cached simulator export for (size, seed); generated (in a child) when missing."""
+    """The cached simulator export for (size, seed); generated (in a child) when missing or
+    made by another version of the benchmark's extra attributes."""
     if paths.export_marker.is_file():
-        return {**json.loads(paths.export_marker.read_text()), "cached": True}
+        cached = json.loads(paths.export_marker.read_text())
+        if cached.get("attributes_version") == ATTRIBUTES_VERSION:
+            return {**cached, "cached": True}
     print(f"generating the {paths.size}-ticket export (seed {paths.seed}) ...", flush=True)
     run = run_child("generate", paths, options)
     if not run.ok:
@@ -41,6 +45,8 @@ def ensure_export(paths: Paths, options: argparse.Namespace) -> dict:
     paths.export_tmp.rename(paths.export)
     info = {"tickets": run.measured["tickets"], "events": run.measured["events"],
             "export_at": run.measured["export_at"], "seed": paths.seed, "format": "parquet",
+            "attributes": run.measured["attributes"], "field_events": run.measured["field_events"],
+            "attributes_version": run.measured["attributes_version"],
             "generate_seconds": round(run.measured["seconds"], 2), "generate_peak_mb": round(run.peak_mb, 1)}
     paths.export_marker.write_text(json.dumps(info, indent=2) + "\n")  # written last: marks the cache complete
     return {**info, "cached": False}

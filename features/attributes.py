@@ -52,28 +52,73 @@ def attribute_history(
     ``ticket_code``/``event_s``: per event row, its ticket's position in ``tickets``
     (-1: unknown ticket) and its epoch second; ``created_s``: per ticket.
     """
-    parts = [_static_events(tickets, created_s, static)]
-    if contract.FIELD_EVENT in set(events["kind"].astype(str).unique()) and "field" in events.columns:
-        is_field = (events["kind"].astype(str).to_numpy() == contract.FIELD_EVENT) & (ticket_code >= 0)
+    parts = [_static_events(tickets, created_s, static)]  # static first: on the same second a recorded event wins
+    if "field" in events.columns:
+        is_field = (events["kind"] == contract.FIELD_EVENT).to_numpy(dtype=bool, na_value=False) & (ticket_code >= 0)
         positions = np.flatnonzero(is_field)
-        parts.append(pd.DataFrame({
-            "ticket": ticket_code[positions],
-            "at_s": event_s[positions],
-            "name": contract.attribute_names(events["field"].iloc[positions].fillna("")).to_numpy(dtype=object),
-            "value": _text(events["value"].iloc[positions]),
-        }))
-    every = pd.concat(parts, ignore_index=True)  # static first: on the same second a recorded event wins
-    every = every[every["name"] != ""]
+        # Millions of field events name a handful of attributes and repeat their values:
+        # clean each distinct name and value once, then work on integer codes.
+        name_code, raw_names = pd.factorize(events["field"].iloc[positions].fillna(""))
+        value_code, raw_values = pd.factorize(events["value"].iloc[positions])
+        parts.append(_Part(ticket_code[positions].astype("int64"), event_s[positions].astype("int64"),
+                           name_code, contract.attribute_names(pd.Series(raw_names, dtype=object)).to_numpy(dtype=object),
+                           value_code, _text(pd.Series(raw_values)).to_numpy(dtype=object)))
+    every = _Part.concat(parts)
     names, keys, value_codes, levels = [], [], [], []
-    for name, one in every.groupby("name", sort=True):
-        key = one["ticket"].to_numpy(dtype="int64") * TIME_KEY_SHIFT + one["at_s"].to_numpy(dtype="int64")
+    for name_index in np.argsort(every.names.astype(str), kind="stable"):
+        name = every.names[name_index]
+        if name == "":
+            continue  # an unnamed field event (validation rejects those) or no name at all
+        rows = np.flatnonzero(every.name_code == name_index)
+        if not len(rows):
+            continue  # a static column with no value on any ticket: no attribute, as without the column
+        key = every.ticket[rows] * TIME_KEY_SHIFT + every.at_s[rows]
         order = np.argsort(key, kind="stable")
-        codes, uniques = pd.factorize(one["value"].to_numpy(dtype=object)[order], use_na_sentinel=True)
+        text_code = every.value_code[rows[order]]
+        # Levels in order of first appearance along the sorted events, -1 for cleared.
+        codes = np.full(len(rows), -1, dtype="int32")
+        set_here = text_code >= 0
+        local, used = pd.factorize(text_code[set_here])
+        codes[set_here] = local
         names.append(str(name))
         keys.append(key[order])
-        value_codes.append(codes.astype("int32"))
-        levels.append(np.asarray(uniques, dtype=object))
+        value_codes.append(codes)
+        levels.append(np.asarray(every.values[used], dtype=object))
     return AttributeHistory(tuple(names), tuple(keys), tuple(value_codes), tuple(levels))
+
+
+@dataclass(frozen=True)
+class _Part:
+    """Attribute events as codes: ``name_code`` into ``names``, ``value_code`` into ``values`` (-1: none)."""
+
+    ticket: np.ndarray
+    at_s: np.ndarray
+    name_code: np.ndarray
+    names: np.ndarray  # cleaned names ("" for none)
+    value_code: np.ndarray
+    values: np.ndarray  # cleaned text (None for cleared)
+
+    @classmethod
+    def concat(cls, parts: list[_Part]) -> _Part:
+        """One part whose names and values are each distinct (two spellings of one name are one attribute)."""
+        name_code, names = pd.factorize(np.concatenate([p.names for p in parts] + [np.array([""], dtype=object)]))
+        value_code, values = pd.factorize(np.concatenate([p.values for p in parts] + [np.array([None], dtype=object)]),
+                                          use_na_sentinel=True)
+        name_offsets = np.cumsum([0] + [len(p.names) for p in parts])
+        value_offsets = np.cumsum([0] + [len(p.values) for p in parts])
+        no_name = name_code[-1]
+
+        def remap(codes: np.ndarray, table: np.ndarray, offset: int, missing: int) -> np.ndarray:
+            return np.where(codes >= 0, table[offset + np.maximum(codes, 0)], missing)
+
+        return cls(
+            ticket=np.concatenate([p.ticket for p in parts]),
+            at_s=np.concatenate([p.at_s for p in parts]),
+            name_code=np.concatenate([remap(p.name_code, name_code, o, no_name) for p, o in zip(parts, name_offsets)]),
+            names=np.asarray(names, dtype=object),
+            value_code=np.concatenate([remap(p.value_code, value_code, o, -1) for p, o in zip(parts, value_offsets)]),
+            values=np.asarray(values, dtype=object),
+        )
 
 
 def attribute_features(history: AttributeHistory, code: np.ndarray, as_of_s: np.ndarray) -> pd.DataFrame:
@@ -117,20 +162,24 @@ def pooled_levels(values: pd.Series, ticket_ids: pd.Series, min_count: int, max_
     return sorted(level for level, _ in ranked)
 
 
-def _static_events(tickets: pd.DataFrame, created_s: np.ndarray, static: tuple[str, ...]) -> pd.DataFrame:
-    frames = []
+def _static_events(tickets: pd.DataFrame, created_s: np.ndarray, static: tuple[str, ...]) -> _Part:
+    tickets_, seconds, name_codes, names, value_codes, values = [], [], [], [], [], []
     for column in static:
         if column not in tickets.columns:
             continue  # a scoring export without the column: the feature is missing, not an error
-        values = _text(tickets[column])
-        keep = values.notna().to_numpy()
-        frames.append(pd.DataFrame({
-            "ticket": np.flatnonzero(keep), "at_s": created_s[keep],
-            "name": contract.attribute_names(pd.Series([column])).iloc[0], "value": values[keep].to_numpy(dtype=object),
-        }))
-    empty = pd.DataFrame({"ticket": np.array([], dtype="int64"), "at_s": np.array([], dtype="int64"),
-                          "name": np.array([], dtype=object), "value": np.array([], dtype=object)})
-    return pd.concat([empty, *frames], ignore_index=True)
+        text = _text(tickets[column])
+        keep = np.flatnonzero(text.notna().to_numpy())
+        codes, uniques = pd.factorize(text.to_numpy(dtype=object)[keep])
+        tickets_.append(keep.astype("int64"))
+        seconds.append(created_s[keep].astype("int64"))
+        name_codes.append(np.full(len(keep), len(names), dtype="int64"))
+        names.append(contract.attribute_names(pd.Series([column])).iloc[0])
+        value_codes.append(codes + sum(len(v) for v in values))
+        values.append(np.asarray(uniques, dtype=object))
+    def joined(arrays: list[np.ndarray], dtype: str) -> np.ndarray:
+        return np.concatenate(arrays) if arrays else np.array([], dtype=dtype)
+    return _Part(joined(tickets_, "int64"), joined(seconds, "int64"), joined(name_codes, "int64"),
+                 np.asarray(names, dtype=object), joined(value_codes, "int64"), joined(values, "object"))
 
 
 def _text(values: pd.Series) -> pd.Series:

@@ -146,8 +146,10 @@ def build_timeline(
     ticket_ids = tickets["ticket_id"].to_numpy(dtype=object)
     created_s = to_epoch_seconds(tickets["created_at"])
     code = ticket_codes(tickets["ticket_id"], events["ticket_id"])
-    known = code >= 0
     at_all = to_epoch_seconds(events["at"])
+    # Field events change no conversation, status or team state: leaving them out of the
+    # timeline keeps every per-event array (and the queries on it) as small as without attributes.
+    known = (code >= 0) & ~(events["kind"] == contract.FIELD_EVENT).to_numpy(dtype=bool, na_value=False)
     keys_unsorted = code.astype("int64") * TIME_KEY_SHIFT + at_all
     order = np.flatnonzero(known)[np.argsort(keys_unsorted[known], kind="stable")]
     del known
@@ -163,8 +165,7 @@ def build_timeline(
 
     status_positions = np.flatnonzero(kind == _KIND_CODE["status"])
     status_value = np.full(len(order), -1, dtype="int8")
-    status_value[status_positions] = _texts(events, "value", order[status_positions]).map(_STATUS_CODE).fillna(
-        -1).to_numpy(dtype="int8")
+    status_value[status_positions] = _vocabulary_codes(_texts(events, "value", order[status_positions]), _STATUS_CODE)
     status_now = take(status_value, _last_index_where(status_value >= 0, ticket), _NEW_STATUS).astype("int8")
     done = np.isin(status_now, _DONE_CODES)
     reopen_event = (status_value >= 0) & _previous_in_ticket(done, starts, False) & ~done
@@ -293,6 +294,13 @@ def _codes(values: pd.Series, mapping: dict[str, int]) -> np.ndarray:
         lookup = np.array([mapping.get(str(c), -1) for c in values.cat.categories] + [-1], dtype="int64")
         return lookup[values.cat.codes.to_numpy()]  # code -1 (missing) picks the trailing -1
     return pd.Series(values, dtype=object).map(mapping).fillna(-1).to_numpy(dtype="int64")
+
+
+def _vocabulary_codes(values: pd.Series, mapping: dict[str, int]) -> np.ndarray:
+    """``mapping[value]`` per value (-1 for anything else), looked up once per distinct value (int8)."""
+    codes, uniques = pd.factorize(values)
+    lookup = np.array([mapping.get(str(u), -1) for u in uniques] + [-1], dtype="int8")
+    return lookup[codes]  # code -1 (missing) picks the trailing -1
 
 
 def _texts(events: pd.DataFrame, column: str, positions: np.ndarray) -> pd.Series:

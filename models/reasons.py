@@ -98,7 +98,7 @@ def n(value: pd.Series) -> pd.Series:
 
 def percent(share: np.ndarray) -> np.ndarray:
     """0.042 -> "4%"; a share above 0 that rounds to 0 -> "<1%"."""
-    share = np.asarray(share, dtype="float64")
+    share = np.nan_to_num(np.asarray(share, dtype="float64"), nan=0.0)  # a missing value's share: never shown
     whole = np.rint(100 * share).astype("int64")
     return np.where((whole == 0) & (share > 0), "<1%", whole.astype(str).astype(object) + "%").astype(object)
 

@@ -38,6 +38,7 @@ import pandas as pd
 from features.build import CATEGORICAL_FEATURES, FEATURE_NAMES, OPENING_TEXT
 from features.calendar import BusinessHours
 from features.text import TEXT_SIGNAL_COLUMNS, text_signals
+from features.workload import TEAM_FEATURE_NAMES
 from pipeline.core.params import TeamRecordParams
 
 DONE = ("solved", "closed")
@@ -426,6 +427,7 @@ def reference_features(
     business_hours: BusinessHours | None = None,
     static_attributes: tuple[str, ...] = (),
     prior_ratings: float | None = None,
+    team: bool = True,
 ) -> pd.DataFrame:
     """Features per (ticket, as-of), computed one ticket and one event at a time.
 
@@ -489,13 +491,18 @@ def reference_features(
 
     columns = list(FEATURE_NAMES) + ["attr_" + name for name in attribute_names] + [OPENING_TEXT]
     features = pd.DataFrame(rows, columns=columns, index=range(len(rows)))
-    # The cross-ticket team features have their own plain reference (it imports this module).
-    from tests.features.reference_workload import reference_team_features
+    if team:
+        # The cross-ticket team features have their own plain reference (it imports this
+        # module). It compares every query with every ticket: ``team=False`` leaves its
+        # columns out where that is too slow (the benchmark's ratio on thousands of tickets).
+        from tests.features.reference_workload import reference_team_features
 
-    team = reference_team_features(
-        tickets, events, queries, TeamRecordParams().prior_ratings if prior_ratings is None else prior_ratings)
-    for name in team.columns:
-        features[name] = team[name].to_numpy()
+        values = reference_team_features(
+            tickets, events, queries, TeamRecordParams().prior_ratings if prior_ratings is None else prior_ratings)
+        for name in values.columns:
+            features[name] = values[name].to_numpy()
+    else:
+        features = features.drop(columns=[c for c in features.columns if c in TEAM_FEATURE_NAMES])
     for name in attribute_names:
         features["attr_" + name] = features["attr_" + name].astype(object).astype("category")
     for name in FEATURE_NAMES:

@@ -29,6 +29,7 @@ import pandas as pd
 from scipy import sparse
 from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.linear_model import Ridge
+from sklearn.preprocessing import normalize
 
 from features.build import OPENING_TEXT
 from pipeline.core.io import atomic_path, write_json
@@ -60,21 +61,50 @@ class TextModel:
 
         Each distinct text is vectorised once (a ticket's snapshots share their opening text).
         """
-        vectorizer = HashingVectorizer(
-            analyzer=self.analyzer, ngram_range=self.ngram_range, n_features=self.n_features,
-            alternate_sign=False, norm="l2", lowercase=True, dtype=np.float32,
-        )
         codes, uniques = pd.factorize(pd.Series(texts, dtype=object).fillna("").astype(str))
-        if len(uniques) == 0:  # HashingVectorizer raises StopIteration on no documents
+        return self._vectorize_distinct(np.asarray(uniques, dtype=object))[codes]
+
+    def _hasher(self, analyzer: str, norm: str | None, lowercase: bool) -> HashingVectorizer:
+        return HashingVectorizer(
+            analyzer=analyzer, ngram_range=self.ngram_range, n_features=self.n_features,
+            alternate_sign=False, norm=norm, lowercase=lowercase, dtype=np.float32,
+        )
+
+    def _vectorize_distinct(self, texts: np.ndarray) -> sparse.csr_matrix:
+        """:meth:`vectorize` of texts known to be distinct, bit for bit what HashingVectorizer gives.
+
+        Character n-grams inside words never cross a word boundary, so a text's counts are the
+        sum of its words' counts: each distinct word is hashed once (a desk's texts share most
+        of their words), then the counts are normalised exactly as HashingVectorizer does.
+        """
+        if len(texts) == 0:  # HashingVectorizer raises StopIteration on no documents
             return sparse.csr_matrix((0, self.n_features), dtype=np.float32)
-        return vectorizer.transform(uniques)[codes]
+        if self.analyzer != "char_wb":
+            return self._hasher(self.analyzer, "l2", True).transform(texts)
+        # HashingVectorizer's char_wb: lower-case, then split on whitespace (str.split, whose
+        # whitespace is the regex \s it also uses), each word padded with one space.
+        words = pd.Series(texts, dtype=object).str.lower().str.split().explode()
+        words = words[words.notna()]  # a text with no word explodes to one missing value
+        word_code, distinct_words = pd.factorize(words.to_numpy(dtype=object))
+        if len(distinct_words) == 0:
+            return sparse.csr_matrix((len(texts), self.n_features), dtype=np.float32)
+        per_word = self._hasher("char_wb", None, False).transform(distinct_words)
+        text_words = sparse.csr_matrix(
+            (np.ones(len(word_code), dtype=np.float32), (words.index.to_numpy(), word_code)),
+            shape=(len(texts), len(distinct_words)),
+        )
+        counts = (text_words @ per_word).tocsr()  # whole counts in float32: exact, as HashingVectorizer's
+        counts.sum_duplicates()  # sorted indices: the order HashingVectorizer's rows have, so normalising matches
+        return normalize(counts, norm="l2", copy=False)
 
     def scores(self, texts) -> pd.DataFrame:
         """Both text scores per text; shape (n_texts, 2), columns :data:`TEXT_SCORE_COLUMNS`."""
-        x = self.vectorize(texts)
+        # Scored once per distinct text and taken back: a row's score is the same sum either way.
+        codes, uniques = pd.factorize(pd.Series(texts, dtype=object).fillna("").astype(str))
+        x = self._vectorize_distinct(np.asarray(uniques, dtype=object))
         return pd.DataFrame({
-            "text_risk_score": x @ self.risk_coef + self.risk_intercept,
-            "text_urgency_score": x @ self.urgency_coef + self.urgency_intercept,
+            "text_risk_score": np.asarray(x @ self.risk_coef + self.risk_intercept)[codes],
+            "text_urgency_score": np.asarray(x @ self.urgency_coef + self.urgency_intercept)[codes],
         })
 
     def add_scores(self, features: pd.DataFrame) -> pd.DataFrame:
@@ -83,6 +113,19 @@ class TextModel:
             return features
         scores = self.scores(features[OPENING_TEXT].to_numpy(dtype=object))
         return features.assign(**{c: scores[c].to_numpy() for c in TEXT_SCORE_COLUMNS})
+
+    def add_scores_to(self, frames: list[pd.DataFrame]) -> list[pd.DataFrame]:
+        """:meth:`add_scores` of several frames at once: a text they share is hashed once."""
+        todo = [i for i, f in enumerate(frames) if not all(c in f.columns for c in TEXT_SCORE_COLUMNS)]
+        if not todo:
+            return list(frames)
+        scores = self.scores(np.concatenate([frames[i][OPENING_TEXT].to_numpy(dtype=object) for i in todo]))
+        out, start = list(frames), 0
+        for i in todo:
+            part = scores.iloc[start:start + len(frames[i])]
+            out[i] = frames[i].assign(**{c: part[c].to_numpy() for c in TEXT_SCORE_COLUMNS})
+            start += len(frames[i])
+        return out
 
     def save(self, model_dir: Path) -> None:
         write_json({"n_features": self.n_features, "ngram_range": list(self.ngram_range), "analyzer": self.analyzer,

@@ -155,8 +155,9 @@ def test_champion_gate_keeps_the_champion_when_a_worse_model_arrives(demo, tmp_p
     good_files = {p.name: p.read_bytes() for p in demo.model_dir.iterdir()}
     assert {p.name: p.read_bytes() for p in champion_dir.iterdir()} == good_files
 
-    # 2. A crippled model (one stump) on the same export is not promoted.
-    crippled = override(params, {"risk_model": {"max_rounds": 1, "num_leaves": 2},
+    # 2. A crippled model (three stumps) on the same export is not promoted. (One round would be
+    #    refused earlier: a model that stopped after one round learned nothing.)
+    crippled = override(params, {"risk_model": {"max_rounds": 3, "num_leaves": 2},
                                  "urgency_model": {"max_rounds": 1}})
     worse_dir = tmp_path / "worse"
     train(demo.export_dir, worse_dir, params=crippled)

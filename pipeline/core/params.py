@@ -172,6 +172,9 @@ class AttributesParams(Section):
     attribute with that value from ``created_at`` on."""
     exclude: tuple[str, ...] = ()
     """Attribute names never used as features (e.g. a resolution code set at the end)."""
+    exclude_from_urgency: tuple[str, ...] = ()
+    """Attributes the urgency model must not read: those the priority is computed from (ServiceNow:
+    impact and urgency), or it learns the formula of its own label. The risk model still uses them."""
     min_level_count: int = Field(20, ge=1)
     """Categorical levels seen on fewer training tickets than this are pooled into ``(other)`` (tickets)."""
     max_levels: int = Field(50, ge=1)

@@ -53,6 +53,7 @@ from models.training import (
     urgency_skip_reason,
 )
 from pipeline import __version__
+from pipeline.core import contract
 from pipeline.core.params import Params
 from pipeline.sources.ingest import load_export
 
@@ -112,7 +113,8 @@ def train(
         urgency_code = pd.Categorical(urgency["urgency"], categories=URGENCY_LEVELS).codes
         text_model, risk, urgency = fit_text_scores(risk, urgency, urgency_code, params.text_model)
         risk_features += [c for c in TEXT_SCORE_COLUMNS if c not in exclude]
-    urgency_features = [f for f in risk_features if f not in URGENCY_EXCLUDED]
+    from_priority = {contract.ATTRIBUTE_PREFIX + name for name in params.attributes.exclude_from_urgency}
+    urgency_features = [f for f in risk_features if f not in URGENCY_EXCLUDED and f not in from_priority]
     levels = {**categorical_levels_of(risk, categorical),
               **{k: v for k, v in attributes.categorical_levels.items() if k in risk_features}}
     risk_matrix = prepare_matrix(risk, risk_features, levels)

@@ -133,3 +133,11 @@ def test_a_static_attribute_is_read_from_the_ticket_row_only_when_listed(desk, t
     assert "attr_plan" not in json.loads((tmp_path / "plain" / "model.json").read_text())["risk_features"]
     meta = json.loads((tmp_path / "static" / "model.json").read_text())
     assert "attr_plan" in meta["risk_features"] and meta["static_attributes"] == ["plan"]
+
+
+def test_attributes_the_priority_is_computed_from_stay_out_of_the_urgency_model(desk, tmp_path):
+    train(desk / "export", tmp_path / "model", params=_params(exclude_from_urgency=["seats"]), echo=lambda _: None)
+    meta = json.loads((tmp_path / "model" / "model.json").read_text())
+    assert "attr_seats" in meta["risk_features"]
+    assert "attr_seats" not in meta["urgency_features"] and "attr_product_area" in meta["urgency_features"]
+    assert "attr_product_area" in meta["risk_features"]

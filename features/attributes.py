@@ -22,7 +22,9 @@ import pandas as pd
 
 from pipeline.core import contract
 
-TIME_KEY_SHIFT = np.int64(2**34)  # as in features.conversation: seconds stay below 2**34
+# Sort keys ticket * 2**34 + epoch second (here and in features.conversation, history, workload):
+# seconds since 1970 stay below 2**34 until the year 2514.
+TIME_KEY_SHIFT = np.int64(2**34)
 
 
 @dataclass(frozen=True)

@@ -19,13 +19,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from features.attributes import AttributeHistory, attribute_history
+from features.attributes import TIME_KEY_SHIFT, AttributeHistory, attribute_history
 from features.calendar import BusinessHours, business_clock_minutes
 from features.text import TEXT_SIGNAL_COLUMNS, text_signals
 from pipeline.core import contract
 from pipeline.core.params import TeamRecordParams
 
-TIME_KEY_SHIFT = np.int64(2**34)  # seconds since 1970 stay below 2**34 until the year 2514
 _NO_SPEAKER, _CUSTOMER, _AGENT = 0, 1, 2
 _ACTOR_CODE = {name: i for i, name in enumerate(contract.ACTORS)}
 _KIND_CODE = {name: i for i, name in enumerate(contract.EVENT_KINDS)}

@@ -103,6 +103,12 @@ def percent(share: np.ndarray) -> np.ndarray:
     return np.where((whole == 0) & (share > 0), "<1%", whole.astype(str).astype(object) + "%").astype(object)
 
 
+def tier_rank(tier: np.ndarray) -> np.ndarray:
+    """Position of each tier in :data:`TIER_ORDER` (P1 = 0); an unknown tier ranks after all."""
+    order = {t: i for i, t in enumerate(TIER_ORDER)}
+    return pd.Series(np.asarray(tier, dtype=object)).map(order).fillna(len(TIER_ORDER)).to_numpy()
+
+
 def _many(text: Callable[[pd.Series], pd.Series]) -> Text:
     """English count phrase + "— only 4% of tonight's tickets have as many"."""
     return lambda v, c: text(v) + " — only " + c + " of tonight's tickets have as many"
@@ -350,9 +356,7 @@ def top_reasons(
     values = contributions[names].to_numpy(dtype="float64")
     candidate = (values > min_contribution) & (texts != "")
     if tier is not None:
-        order = {t: i for i, t in enumerate(TIER_ORDER)}
-        tier_index = pd.Series(np.asarray(tier, dtype=object)).map(order).fillna(len(TIER_ORDER)).to_numpy()
-        candidate &= (tier_index <= order[lowest_tier])[:, None]
+        candidate &= (tier_rank(tier) <= TIER_ORDER.index(lowest_tier))[:, None]
     ranked = np.where(candidate, values, -np.inf)
     top = np.argsort(-ranked, axis=1, kind="stable")[:, :k]
     chosen = np.where(np.take_along_axis(candidate, top, axis=1), np.take_along_axis(texts, top, axis=1), "")

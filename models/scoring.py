@@ -15,7 +15,7 @@ from features.calendar import BusinessHours
 from features.conversation import build_timeline
 from features.snapshots import opening_moments
 from models.policy import PriorityPolicy, rank_queue, sla_urgency
-from models.reasons import TIER_ORDER, reason_catalogue, top_reasons
+from models.reasons import TIER_ORDER, reason_catalogue, tier_rank, top_reasons
 from models.store import URGENCY_LEVELS, TriageModel
 from pipeline.core import contract
 from pipeline.core.params import Params
@@ -118,12 +118,6 @@ def empty_queue() -> pd.DataFrame:
     """The scored table with no rows (every ticket solved, or nothing created yet)."""
     return pd.DataFrame({c: pd.Series(dtype="float64" if c in _FLOAT_COLUMNS else object)
                          for c in (*SCORE_COLUMNS, *QUEUE_EXTRA_COLUMNS)})
-
-
-def tier_rank(tier: np.ndarray) -> np.ndarray:
-    """Position of each tier in :data:`TIER_ORDER` (P1 = 0); an unknown tier ranks after all."""
-    order = {t: i for i, t in enumerate(TIER_ORDER)}
-    return pd.Series(np.asarray(tier, dtype=object)).map(order).fillna(len(TIER_ORDER)).to_numpy()
 
 
 # LightGBM treats |value| <= this float32 constant as zero (its kZeroThreshold).

@@ -189,11 +189,10 @@ def mismatched_features(fast: pd.DataFrame, reference: pd.DataFrame) -> list[str
     import numpy as np
     import pandas as pd
 
-    from features.build import FEATURE_NAMES
-    from features.workload import TEAM_FEATURE_NAMES
+    from features.build import CROSS_TICKET_FEATURES, FEATURE_NAMES
 
     mismatched = []
-    for name in (f for f in FEATURE_NAMES if f not in TEAM_FEATURE_NAMES):  # see run_reference
+    for name in (f for f in FEATURE_NAMES if f not in CROSS_TICKET_FEATURES):  # see run_reference
         if name not in fast.columns or name not in reference.columns:
             mismatched.append(f"{name} (missing)")
             continue

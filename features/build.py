@@ -28,6 +28,7 @@ from features.conversation import (
     to_epoch_seconds,
 )
 from features.history import requester_history
+from features.organization import ORGANIZATION_FEATURES, organization_features
 from features.text import text_signals
 from features.workload import TEAM_FEATURES, team_features
 from pipeline.core import contract
@@ -88,10 +89,15 @@ FEATURES: tuple[Feature, ...] = (
     Feature("requester_previous_tickets", "count", "The requester's tickets created strictly before this one."),
     Feature("requester_previous_bad_ratings", "count", "Bad ratings the requester gave strictly before this ticket was created."),
     Feature("requester_previous_reopens", "count", "Reopens on the requester's tickets strictly before this ticket was created."),
-    *(Feature(name, unit, definition) for name, unit, definition in TEAM_FEATURES),
+    *(Feature(name, unit, definition) for name, unit, definition in TEAM_FEATURES + ORGANIZATION_FEATURES),
 )
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
 CATEGORICAL_FEATURES: tuple[str, ...] = tuple(f.name for f in FEATURES if f.categorical)
+# Features that read other tickets than the query's own and its requester's (team load and
+# record, organization history): an engine that splits the export by requester computes
+# these in a separate step over every ticket (features_from_timeline(cross_ticket=False)
+# leaves them empty; cross_ticket_features fills them).
+CROSS_TICKET_FEATURES: tuple[str, ...] = tuple(name for name, _, _ in TEAM_FEATURES + ORGANIZATION_FEATURES)
 KEY_COLUMNS = ("ticket_id", "as_of")
 # Raw text carried beside the features for the models' learned text scores (models/text_model.py):
 # the subject and the customer's first message, if it was written at or before as-of.
@@ -145,8 +151,13 @@ def features_from_timeline(
     timeline: Timeline,
     as_of: pd.Timestamp | str | pd.DataFrame | None,
     events: pd.DataFrame | None = None,
+    cross_ticket: bool = True,
 ) -> pd.DataFrame:
-    """:func:`build_features` on a prepared :class:`Timeline` (to query it several times)."""
+    """:func:`build_features` on a prepared :class:`Timeline` (to query it several times).
+
+    ``cross_ticket=False``: the :data:`CROSS_TICKET_FEATURES` columns are left empty (NaN),
+    for an engine that computes them over the whole export with :func:`cross_ticket_features`.
+    """
     queries = _queries(tickets, timeline, as_of, events)
     code = pd.Index(timeline.ticket_ids).get_indexer(queries["ticket_id"].to_numpy(dtype=object))
     if (code < 0).any():
@@ -158,7 +169,8 @@ def features_from_timeline(
             queries.reset_index(drop=True),
             _conversation_features(timeline, code, as_of_s),
             _ticket_features(tickets, timeline, code),
-            team_features(tickets, timeline, code, as_of_s, timeline.prior_ratings),
+            (_cross_ticket_columns(tickets, timeline, code, as_of_s) if cross_ticket
+             else pd.DataFrame(np.nan, index=range(len(code)), columns=list(CROSS_TICKET_FEATURES))),
             attribute_features(timeline.attributes, code, as_of_s),
         ],
         axis=1,
@@ -167,6 +179,28 @@ def features_from_timeline(
         out[name] = out[name].astype("category")
     out[OPENING_TEXT] = _opening_text(tickets, timeline, code, as_of_s)
     return out[list(queries.columns) + list(FEATURE_NAMES) + list(timeline.attributes.feature_names) + [OPENING_TEXT]]
+
+
+def cross_ticket_features(tickets: pd.DataFrame, timeline: Timeline, queries: pd.DataFrame) -> pd.DataFrame:
+    """The :data:`CROSS_TICKET_FEATURES` of ``queries`` (``ticket_id``, ``as_of``), in query order.
+
+    ``timeline`` must be built from every ticket of the export (the team and organization
+    piles count them all). Its events may be reduced to what these features read - status,
+    group and assignee events and the organization's field events, no text - which is how
+    an engine that partitions the export gathers this step onto one machine.
+    """
+    code = pd.Index(timeline.ticket_ids).get_indexer(queries["ticket_id"].to_numpy(dtype=object))
+    if (code < 0).any():
+        raise ValueError(f"as-of rows name ticket {queries['ticket_id'][code < 0].iloc[0]!r}, not in the tickets table")
+    as_of_s = to_epoch_seconds(pd.to_datetime(queries["as_of"], utc=True))
+    return _cross_ticket_columns(tickets, timeline, code, as_of_s)
+
+
+def _cross_ticket_columns(tickets: pd.DataFrame, timeline: Timeline, code: np.ndarray, as_of_s: np.ndarray) -> pd.DataFrame:
+    team = team_features(tickets, timeline, code, as_of_s, timeline.prior_ratings)
+    organization = organization_features(tickets, timeline.attributes, timeline.created_s, code, as_of_s,
+                                         timeline.prior_ratings)
+    return pd.concat([team, organization], axis=1)[list(CROSS_TICKET_FEATURES)]
 
 
 def _opening_text(tickets: pd.DataFrame, timeline: Timeline, code: np.ndarray, as_of_s: np.ndarray) -> np.ndarray:

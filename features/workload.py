@@ -66,18 +66,18 @@ def team_features(
     code = np.asarray(code, dtype="int64")
     as_of_s = np.asarray(as_of_s, dtype="int64")
     query_event = _locate_sorted(timeline, code, as_of_s)
-    rated, rated_s, rated_bad = _ratings(tickets)
+    rated, rated_s, rated_bad = rated_tickets(tickets)
     rated_event = locate(timeline, rated, rated_s)  # rated codes ascend: already sorted
-    overall = _overall_bad_share(rated_s, rated_bad, as_of_s)
+    overall = overall_bad_share(rated_s, rated_bad, as_of_s)
     done = np.isin(timeline.status_now, _DONE_CODES)
     out: dict[str, np.ndarray] = {}
     for team, value_codes in (("group", timeline.group_code), ("assignee", timeline.assignee_code)):
         current = _current_value(value_codes, timeline.starts)
-        queries = _Needles.of(take(current, query_event, -1).astype("int64") + 1, as_of_s)
+        queries = Needles.of(take(current, query_event, -1).astype("int64") + 1, as_of_s)
         rated_pile = take(current, rated_event, -1).astype("int64") + 1
         out[f"{team}_open_tickets"] = _open_tickets(timeline, current, done, queries)
         del current  # overwritten by _open_tickets
-        out[f"{team}_bad_rating_share"] = _bad_share(rated_pile, rated_s, rated_bad, queries, overall, prior_ratings)
+        out[f"{team}_bad_rating_share"] = pile_bad_share(rated_pile, rated_s, rated_bad, queries, overall, prior_ratings)
     return pd.DataFrame({name: out[name].astype("float64") for name in TEAM_FEATURE_NAMES})
 
 
@@ -97,7 +97,7 @@ def _keys(pile: np.ndarray, seconds: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class _Needles:
+class Needles:
     """Query keys (pile, as-of second), sorted once: ``searchsorted`` on millions of needles
     runs several times faster when they come in order (it reuses the previous bound)."""
 
@@ -106,7 +106,7 @@ class _Needles:
     sorted_keys: np.ndarray
 
     @classmethod
-    def of(cls, pile: np.ndarray, moment_s: np.ndarray) -> _Needles:
+    def of(cls, pile: np.ndarray, moment_s: np.ndarray) -> Needles:
         keys = _keys(pile, moment_s)
         order = np.argsort(keys)
         return cls(pile=pile, order=order, sorted_keys=keys[order])
@@ -128,7 +128,7 @@ def _locate_sorted(timeline: Timeline, code: np.ndarray, as_of_s: np.ndarray) ->
     return index
 
 
-def _open_tickets(timeline: Timeline, current: np.ndarray, done: np.ndarray, queries: _Needles) -> np.ndarray:
+def _open_tickets(timeline: Timeline, current: np.ndarray, done: np.ndarray, queries: Needles) -> np.ndarray:
     """Open tickets in each query's pile at its as-of second.
 
     ``current`` (per event, from :func:`_current_value`) is overwritten with each event's pile,
@@ -160,7 +160,7 @@ def _open_tickets(timeline: Timeline, current: np.ndarray, done: np.ndarray, que
     return queries.up_to(entries, "right") - queries.up_to(exits, "right")
 
 
-def _ratings(tickets: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def rated_tickets(tickets: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rated tickets (good/bad with a rating time): ticket codes, rating seconds, bad flags."""
     rated_s_all = to_epoch_seconds(tickets["satisfaction_at"])
     labelled = tickets["satisfaction"].isin(contract.SATISFACTION_LABELS).to_numpy() & (rated_s_all != _NO_TIME)
@@ -169,17 +169,17 @@ def _ratings(tickets: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return rated, rated_s_all[rated], bad
 
 
-def _overall_bad_share(rated_s: np.ndarray, rated_bad: np.ndarray, as_of_s: np.ndarray) -> np.ndarray:
+def overall_bad_share(rated_s: np.ndarray, rated_bad: np.ndarray, as_of_s: np.ndarray) -> np.ndarray:
     """Bad share of all ratings strictly before each as-of; NaN when there is none."""
-    everyone = _Needles.of(np.zeros(len(as_of_s), dtype="int64"), as_of_s)  # all ratings: one pile
+    everyone = Needles.of(np.zeros(len(as_of_s), dtype="int64"), as_of_s)  # all ratings: one pile
     rated_before = everyone.up_to(np.sort(rated_s), "left")
     bad_before = everyone.up_to(np.sort(rated_s[rated_bad]), "left")
     return np.divide(bad_before, rated_before, out=np.full(len(as_of_s), np.nan), where=rated_before > 0)
 
 
-def _bad_share(
+def pile_bad_share(
     rated_pile: np.ndarray, rated_s: np.ndarray, rated_bad: np.ndarray,
-    queries: _Needles, overall: np.ndarray, prior_ratings: float,
+    queries: Needles, overall: np.ndarray, prior_ratings: float,
 ) -> np.ndarray:
     """Each query pile's bad share among ratings strictly before as-of, shrunk toward ``overall``."""
     keys = _keys(rated_pile, rated_s)

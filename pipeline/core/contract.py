@@ -47,6 +47,10 @@ PRIORITIES = ("low", "normal", "high", "urgent")
 SATISFACTION_VALUES = ("good", "bad", "offered", "unoffered")
 SATISFACTION_LABELS = ("good", "bad")
 ATTRIBUTE_PREFIX = "attr_"
+# The attribute that names the customer's organization (company, account): the organization
+# history features read it. Importers and users spell it so (`Organization`, `organization_id`
+# need renaming or a static column named organization).
+ORGANIZATION_ATTRIBUTE = "organization"
 
 
 def attribute_names(names: pd.Series) -> pd.Series:

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.build import build_features
+from features.build import CROSS_TICKET_FEATURES, build_features
 from features.calendar import BusinessHours
 from features.snapshots import snapshot_features
-from features.workload import TEAM_FEATURE_NAMES
 from models.metrics import without_nan
 from models.monitoring import (
     DONE_STATUSES,
@@ -111,9 +110,10 @@ def _drift(joined: pd.DataFrame, export, model: TriageModel | None, params: Para
     tonight = build_features(export.tickets, export.events, as_of=as_of, business_hours=hours,
                              static_attributes=model.static_attributes, prior_ratings=model.prior_ratings)
     tonight = tonight[tonight["ticket_id"].astype(str).isin(set(latest["ticket_id"]))]
-    # The team features are one value per group or assignee at a moment: one night's queue is a
-    # handful of points by construction, and any PSI against weeks of moments says "shifted".
-    compared = [f for f in model.meta["risk_features"] if f not in TEAM_FEATURE_NAMES]
+    # The cross-ticket features are one value per group, assignee or organization at a moment:
+    # one night's queue is a handful of points by construction, and any PSI against weeks of
+    # moments says "shifted".
+    compared = [f for f in model.meta["risk_features"] if f not in CROSS_TICKET_FEATURES]
     moved = feature_drift(training, tonight, compared, bins, params.monitor.top_movers)
     drift.update(features=moved["features"], top_movers=moved["top_movers"],
                  training_rows=len(training), tonight_rows=len(tonight), as_of=as_of.isoformat())

@@ -35,10 +35,9 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from features.build import CATEGORICAL_FEATURES, FEATURE_NAMES, OPENING_TEXT
+from features.build import CATEGORICAL_FEATURES, CROSS_TICKET_FEATURES, FEATURE_NAMES, OPENING_TEXT
 from features.calendar import BusinessHours
 from features.text import TEXT_SIGNAL_COLUMNS, text_signals
-from features.workload import TEAM_FEATURE_NAMES
 from pipeline.core.params import TeamRecordParams
 
 DONE = ("solved", "closed")
@@ -495,14 +494,16 @@ def reference_features(
         # The cross-ticket team features have their own plain reference (it imports this
         # module). It compares every query with every ticket: ``team=False`` leaves its
         # columns out where that is too slow (the benchmark's ratio on thousands of tickets).
+        from tests.features.reference_organization import reference_organization_features
         from tests.features.reference_workload import reference_team_features
 
-        values = reference_team_features(
-            tickets, events, queries, TeamRecordParams().prior_ratings if prior_ratings is None else prior_ratings)
-        for name in values.columns:
-            features[name] = values[name].to_numpy()
+        prior = TeamRecordParams().prior_ratings if prior_ratings is None else prior_ratings
+        for values in (reference_team_features(tickets, events, queries, prior),
+                       reference_organization_features(tickets, events, queries, prior, static_attributes)):
+            for name in values.columns:
+                features[name] = values[name].to_numpy()
     else:
-        features = features.drop(columns=[c for c in features.columns if c in TEAM_FEATURE_NAMES])
+        features = features.drop(columns=[c for c in features.columns if c in CROSS_TICKET_FEATURES])
     for name in attribute_names:
         features["attr_" + name] = features["attr_" + name].astype(object).astype("category")
     for name in FEATURE_NAMES:

@@ -45,7 +45,7 @@ AS_OF_JITTER_SECONDS = (0, 0, 0.5, 1, 60, 900)
 
 KINDS = ("message",) * 6 + ("note", "status", "status", "status", "group", "assignee", "priority", "field", "field")
 # Spellings of two attributes (ingest normalises them; build_features must too) and a blank name.
-FIELD_NAMES = ("Product Area", "product-area", "plan", "plan", "")
+FIELD_NAMES = ("Product Area", "product-area", "plan", "plan", "Organization", "")
 FIELD_VALUES = ("billing", "shipping", "42", " 7 ", "", None)
 ORGANIZATIONS = ("acme", "globex", "", None)
 ACTORS = ("customer", "customer", "agent", "agent", "system")

@@ -19,7 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 
+from features.text import take_text
 from pipeline.core import contract
 
 # Sort keys ticket * 2**34 + epoch second (here and in features.conversation, history, workload):
@@ -60,11 +62,11 @@ def attribute_history(
         positions = np.flatnonzero(is_field)
         # Millions of field events name a handful of attributes and repeat their values:
         # clean each distinct name and value once, then work on integer codes.
-        name_code, raw_names = pd.factorize(events["field"].iloc[positions].fillna(""))
-        value_code, raw_values = pd.factorize(events["value"].iloc[positions])
+        name_code, raw_names = _factorize(events["field"], positions, missing="")
+        value_code, raw_values = _factorize(events["value"], positions, missing=None)
         parts.append(_Part(ticket_code[positions].astype("int64"), event_s[positions].astype("int64"),
                            name_code, contract.attribute_names(pd.Series(raw_names, dtype=object)).to_numpy(dtype=object),
-                           value_code, _text(pd.Series(raw_values)).to_numpy(dtype=object)))
+                           value_code, _text(raw_values).to_numpy(dtype=object)))
     every = _Part.concat(parts)
     names, keys, value_codes, levels = [], [], [], []
     for name_index in np.argsort(every.names.astype(str), kind="stable"):
@@ -182,6 +184,21 @@ def _static_events(tickets: pd.DataFrame, created_s: np.ndarray, static: tuple[s
         return np.concatenate(arrays) if arrays else np.array([], dtype=dtype)
     return _Part(joined(tickets_, "int64"), joined(seconds, "int64"), joined(name_codes, "int64"),
                  np.asarray(names, dtype=object), joined(value_codes, "int64"), joined(values, "object"))
+
+
+def _factorize(values: pd.Series, rows: np.ndarray, missing: str | None) -> tuple[np.ndarray, pd.Series]:
+    """Codes of ``values`` at ``rows`` and the distinct values (order of first appearance).
+
+    Missing values become ``missing``, or code -1 when ``missing`` is None. Arrow text is
+    taken and hashed in Arrow (no Python string per row)."""
+    taken = take_text(values, rows)
+    if taken is None:
+        picked = values.iloc[rows]
+        codes, uniques = pd.factorize(picked if missing is None else picked.fillna(missing))
+        return codes, pd.Series(uniques)
+    encoded = pc.dictionary_encode(taken if missing is None else pc.fill_null(taken, missing))
+    codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype("int64")
+    return codes, pd.Series(encoded.dictionary.to_numpy(zero_copy_only=False), dtype=object)
 
 
 def _text(values: pd.Series) -> pd.Series:

@@ -25,6 +25,7 @@ from features.conversation import (
     build_timeline,
     locate,
     take,
+    ticket_codes,
     to_epoch_seconds,
 )
 from features.history import requester_history
@@ -159,7 +160,8 @@ def features_from_timeline(
     for an engine that computes them over the whole export with :func:`cross_ticket_features`.
     """
     queries = _queries(tickets, timeline, as_of, events)
-    code = pd.Index(timeline.ticket_ids).get_indexer(queries["ticket_id"].to_numpy(dtype=object))
+    # Hashed in Arrow, each run of one ticket's rows once (millions of snapshot rows come grouped by ticket).
+    code = ticket_codes(tickets["ticket_id"], queries["ticket_id"])
     if (code < 0).any():
         missing = queries["ticket_id"][code < 0].iloc[0]
         raise ValueError(f"as-of rows name ticket {missing!r}, which is not in the tickets table")
@@ -294,7 +296,7 @@ def _conversation_features(timeline: Timeline, code: np.ndarray, as_of_s: np.nda
             "age_minutes": (as_of_s - created_s) / 60.0,
             "current_priority": _levels(timeline.priority_values, priority_code),
             "current_group": _levels(timeline.group_values, group_code),
-            "status_now": np.asarray(contract.STATUSES, dtype=object)[status_code],
+            "status_now": _categorical(np.asarray(contract.STATUSES, dtype=object), status_code),
             "last_message_chars": at("last_chars"),
             "last_message_question_marks": at("last_question_marks"),
             "last_message_exclamations": at("last_exclamations"),
@@ -312,9 +314,20 @@ def _conversation_features(timeline: Timeline, code: np.ndarray, as_of_s: np.nda
     return frame
 
 
-def _levels(values: np.ndarray, codes: np.ndarray) -> np.ndarray:
+def _levels(values: np.ndarray, codes: np.ndarray) -> pd.Categorical:
     names = np.append(np.asarray(values, dtype=object), NONE_LEVEL)
-    return names[np.where(codes >= 0, codes, len(names) - 1)]
+    return _categorical(names, np.where(codes >= 0, codes, len(names) - 1))
+
+
+def _categorical(names: np.ndarray, codes: np.ndarray) -> pd.Categorical:
+    """``names[codes]`` as a pandas categorical, identical to ``.astype("category")`` of those
+    strings, without making one Python string per row first (seconds at millions of snapshot rows)."""
+    present = np.unique(codes)
+    # The few present names go through the very conversion the rows would have: same categories, same order.
+    levels = pd.Series(names[present]).astype("category")
+    remap = np.full(len(names), -1, dtype="int64")
+    remap[present] = levels.cat.codes.to_numpy()
+    return pd.Categorical.from_codes(remap[codes], dtype=levels.dtype)
 
 
 def _ticket_features(tickets: pd.DataFrame, timeline: Timeline, code: np.ndarray) -> pd.DataFrame:
@@ -331,13 +344,16 @@ def _ticket_features(tickets: pd.DataFrame, timeline: Timeline, code: np.ndarray
             "created_weekday": weekday.astype("float64"),
             "created_on_weekend": (~np.isin(weekday, hours.weekdays)).astype("float64"),
             "created_after_hours": (~is_business_time(created_s, hours)).astype("float64"),
-            "channel": tickets["channel"].fillna("unknown").to_numpy(dtype=object),
+            # Per ticket here, so that millions of snapshot rows take codes, not strings.
+            "channel": pd.Series(tickets["channel"].fillna("unknown").to_numpy(dtype=object)).astype("category"),
             "subject_urgent_words": subject["urgent_words"].to_numpy(),
             "subject_negative_words": subject["negative_words"].to_numpy(),
         }
     )
     per_ticket = pd.concat([per_ticket, requester_history(tickets, timeline)], axis=1)
-    return per_ticket.iloc[code].reset_index(drop=True)
+    rows = per_ticket.iloc[code].reset_index(drop=True)
+    rows["channel"] = rows["channel"].cat.remove_unused_categories()  # as if made from the rows' strings
+    return rows
 
 
 def features_markdown_table() -> str:

@@ -64,10 +64,7 @@ def business_clock_minutes(utc_seconds: np.ndarray, hours: BusinessHours) -> np.
     local = local_wall_clock(np.asarray(utc_seconds, dtype="int64"), hours.timezone)
     days = (local // 86_400).astype("int64")
     minute_of_day = (local - days * 86_400) / 60.0
-    day_dates = _EPOCH_DAY + days.astype("timedelta64[D]")
-    weekmask = hours.weekmask
-    full_days_before = np.busday_count(_EPOCH_DAY, day_dates, weekmask=weekmask)
-    is_business_day = np.is_busday(day_dates, weekmask=weekmask)
+    full_days_before, is_business_day = _business_days(days, hours.weekmask)
     within_day = np.clip(minute_of_day - hours.start_hour * 60.0, 0.0, hours.minutes_per_day)
     return full_days_before * hours.minutes_per_day + np.where(is_business_day, within_day, 0.0)
 
@@ -77,7 +74,23 @@ def is_business_time(utc_seconds: np.ndarray, hours: BusinessHours) -> np.ndarra
     local = local_wall_clock(np.asarray(utc_seconds, dtype="int64"), hours.timezone)
     days = (local // 86_400).astype("int64")
     hour = (local - days * 86_400) / 3600.0
-    day_dates = _EPOCH_DAY + days.astype("timedelta64[D]")
-    return np.is_busday(day_dates, weekmask=hours.weekmask) & (hour >= hours.start_hour) & (
-        hour < hours.end_hour
-    )
+    _, is_business_day = _business_days(days, hours.weekmask)
+    return is_business_day & (hour >= hours.start_hour) & (hour < hours.end_hour)
+
+
+def _business_days(days: np.ndarray, weekmask: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per day number (days since 1970): business days before it since 1970, and whether it is one.
+
+    Millions of timestamps fall on a few hundred distinct days: numpy's business-day
+    functions run once per day of the covered range, then each timestamp looks its day up.
+    """
+    if not len(days):
+        return np.zeros(0, dtype="int64"), np.zeros(0, dtype=bool)
+    first, last = int(days.min()), int(days.max())
+    if last - first >= len(days):  # a range wider than the data (a stray far date): per timestamp
+        dates = _EPOCH_DAY + days.astype("timedelta64[D]")
+        return np.busday_count(_EPOCH_DAY, dates, weekmask=weekmask), np.is_busday(dates, weekmask=weekmask)
+    dates = _EPOCH_DAY + np.arange(first, last + 1).astype("timedelta64[D]")
+    offset = days - first
+    return (np.busday_count(_EPOCH_DAY, dates, weekmask=weekmask)[offset],
+            np.is_busday(dates, weekmask=weekmask)[offset])

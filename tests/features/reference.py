@@ -506,7 +506,7 @@ def reference_features(
         features = features.drop(columns=[c for c in features.columns if c in CROSS_TICKET_FEATURES])
     for name in attribute_names:
         features["attr_" + name] = features["attr_" + name].astype(object).astype("category")
-    for name in FEATURE_NAMES:
+    for name in (f for f in FEATURE_NAMES if f in features.columns):  # team=False dropped some
         if name in CATEGORICAL_FEATURES:
             features[name] = features[name].astype(object).astype("category")
         else:

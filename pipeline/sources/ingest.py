@@ -24,13 +24,17 @@ import pandas as pd
 
 from pipeline.core import contract
 from pipeline.core.errors import ExportError
-from pipeline.core.io import DELIMITER_NAMES, detect_delimiter, find_table, read_raw_table
+from pipeline.core.io import DELIMITER_NAMES, detect_delimiter, find_table, read_export_table
 from pipeline.core.params import IngestParams
+from pipeline.sources.ingest_columns import CodedText, Stamps, stripped_text
 
 # Written by `validate --out`: the directory holds typed, already-validated tables.
 CANONICAL_MARKER = "canonical.json"
 CANONICAL_FORMAT = "csat-triage canonical export v1"
 TEXT_COLUMNS = {contract.TICKETS: "subject", contract.EVENTS: "body"}
+TIMESTAMP_COLUMNS = {contract.TICKETS: contract.TICKET_TIMESTAMPS, contract.EVENTS: ("at",)}
+# Columns with few distinct values per row count (ids repeat once per event): validated per distinct value.
+CODED_COLUMNS = {contract.TICKETS: (), contract.EVENTS: ("ticket_id", "actor", "kind", "value", "field")}
 # Features that only field-change events feed; the ticket row's value is the end-of-export state.
 FIELD_FEATURES = {
     "status": "status_now, reopens, times_solved",
@@ -230,13 +234,15 @@ def _read_raw_export(export_dir: Path, run: _Run) -> tuple[pd.DataFrame, Path, p
         return tickets, tickets_file, events, events_file
     tickets_file = find_table(export_dir, contract.TICKETS)
     events_file = find_table(export_dir, contract.EVENTS)
-    return _read_table(tickets_file, run), tickets_file, _read_table(events_file, run), events_file
+    return (_read_table(tickets_file, contract.TICKETS, run), tickets_file,
+            _read_table(events_file, contract.EVENTS, run), events_file)
 
 
-def _read_table(path: Path, run: _Run) -> pd.DataFrame:
-    """One table as text; a CSV with ``;`` or tab separators is read as such, and says so."""
+def _read_table(path: Path, table: str, run: _Run) -> pd.DataFrame:
+    """One table: CSV as text (``;`` or tab separators are read as such, and said), Parquet typed."""
+    typed = {"timestamp_columns": TIMESTAMP_COLUMNS[table], "coded_columns": CODED_COLUMNS[table]}
     if path.name.lower().endswith(".parquet"):
-        return read_raw_table(path)
+        return read_export_table(path, **typed)
     delimiter = run.settings.delimiter
     how = "--delimiter / ingest.delimiter"
     if delimiter == "auto":
@@ -246,7 +252,7 @@ def _read_table(path: Path, run: _Run) -> pd.DataFrame:
         run.warnings.append(
             f"{path.name}: fields separated by {DELIMITER_NAMES.get(delimiter, repr(delimiter))} ({how})"
         )
-    return read_raw_table(path, encoding=run.settings.encoding, delimiter=delimiter)
+    return read_export_table(path, encoding=run.settings.encoding, delimiter=delimiter, **typed)
 
 
 def _require_columns(frame: pd.DataFrame, required: tuple[str, ...], source: Path) -> None:
@@ -260,13 +266,6 @@ def _require_columns(frame: pd.DataFrame, required: tuple[str, ...], source: Pat
             f"{source}: missing required column {missing[0]!r} "
             f"(required: {', '.join(required)}; found: {', '.join(found)}){hint}"
         )
-
-
-def _text(frame: pd.DataFrame, column: str) -> pd.Series:
-    """The column stripped of surrounding blanks, or an all-empty column when absent."""
-    if column not in frame.columns:
-        return pd.Series("", index=frame.index, dtype=object)
-    return frame[column].astype(str).str.strip()
 
 
 def _bounded(text: pd.Series, run: _Run) -> pd.Series:
@@ -298,16 +297,10 @@ def _bound_texts(tickets: pd.DataFrame, events: pd.DataFrame, run: _Run) -> tupl
     return out[0], out[1]
 
 
-def _parse_timestamps(text: pd.Series) -> pd.Series:
-    """ISO-8601 text to UTC timestamps; a value without offset is taken as UTC. Bad text -> NaT."""
-    stamps = pd.to_datetime(text.where(text != ""), utc=True, format="ISO8601", errors="coerce")
-    return stamps.astype("datetime64[ns, UTC]")
-
-
-def _timestamp_reason(column: str, text: pd.Series) -> Callable[[pd.Series], pd.Series]:
+def _timestamp_reason(column: str, stamps: Stamps) -> Callable[[pd.Series], pd.Series]:
     """Reasons for unparseable timestamps, with a hint for the two usual mistakes (built for rejected rows only)."""
     def reason(rows: pd.Series) -> pd.Series:
-        bad = text[rows]
+        bad = stamps.text(rows)
         hint = np.select(
             [bad.str.fullmatch(r"[+-]?\d+(\.\d*)?").to_numpy(dtype=bool), bad.str.contains("/").to_numpy(dtype=bool)],
             [f" (a bare number: epoch time? write ISO-8601 such as {_ISO_EXAMPLE})",
@@ -320,10 +313,10 @@ def _timestamp_reason(column: str, text: pd.Series) -> Callable[[pd.Series], pd.
 
 
 def _check_time(
-    keep: pd.Series, stamps: pd.Series, text: pd.Series, column: str, table: str, source: Path,
-    lines: pd.Series, run: _Run,
+    keep: pd.Series, parsed: Stamps, column: str, table: str, source: Path, lines: pd.Series, run: _Run,
 ) -> pd.Series:
     """Count stamps after the wall clock; without as-of, reject those beyond the tolerance."""
+    stamps = parsed.stamps
     run.stamps += int(stamps.notna().sum())
     run.after_clock += int((stamps > run.now).sum())
     if run.future_limit is None:
@@ -331,7 +324,7 @@ def _check_time(
     tolerance = run.settings.future_tolerance_minutes
     return _reject_where(
         keep, stamps > run.future_limit,
-        lambda rows: f"{column} stamped in the future: " + text[rows]
+        lambda rows: f"{column} stamped in the future: " + parsed.text(rows)
         + f" (clock {run.now:%Y-%m-%dT%H:%M:%SZ}, tolerance {tolerance:g} minutes; "
         "a time-zone mistake? back-tests pass --as-of)",
         table, source, lines, run.rejects,
@@ -375,22 +368,22 @@ def _clean_tickets(raw: pd.DataFrame, source: Path, run: _Run) -> pd.DataFrame:
     table = contract.TICKETS
     rejects = run.rejects
 
-    ticket_id = _text(raw, "ticket_id")
+    ticket_id = stripped_text(raw, "ticket_id")
     keep = _reject_where(keep, ticket_id == "", "empty ticket_id", table, source, lines, rejects)
 
-    created_text = _text(raw, "created_at")
-    created_at = _parse_timestamps(created_text)
+    created = Stamps.of(raw, "created_at")
+    created_at = created.stamps
     keep = _reject_where(
-        keep, created_at.isna(), _timestamp_reason("created_at", created_text), table, source, lines, rejects
+        keep, created_at.isna(), _timestamp_reason("created_at", created), table, source, lines, rejects
     )
-    keep = _check_time(keep, created_at, created_text, "created_at", table, source, lines, run)
-    sat_text = _text(raw, "satisfaction_at")
-    satisfaction_at = _parse_timestamps(sat_text)
+    keep = _check_time(keep, created, "created_at", table, source, lines, run)
+    rated = Stamps.of(raw, "satisfaction_at")
+    satisfaction_at = rated.stamps
     keep = _reject_where(
-        keep, satisfaction_at.isna() & (sat_text != ""), _timestamp_reason("satisfaction_at", sat_text),
+        keep, satisfaction_at.isna() & rated.given(), _timestamp_reason("satisfaction_at", rated),
         table, source, lines, rejects,
     )
-    keep = _check_time(keep, satisfaction_at, sat_text, "satisfaction_at", table, source, lines, run)
+    keep = _check_time(keep, rated, "satisfaction_at", table, source, lines, run)
 
     normalised: dict[str, pd.Series] = {}
     for column, allowed, allow_empty in (
@@ -398,7 +391,7 @@ def _clean_tickets(raw: pd.DataFrame, source: Path, run: _Run) -> pd.DataFrame:
         ("priority", contract.PRIORITIES, True),
         ("satisfaction", contract.SATISFACTION_VALUES, True),
     ):
-        values, (bad, reason) = _vocabulary_check(_text(raw, column), allowed, column, allow_empty)
+        values, (bad, reason) = _vocabulary_check(stripped_text(raw, column), allowed, column, allow_empty)
         normalised[column] = values
         keep = _reject_where(keep, bad, reason, table, source, lines, rejects)
 
@@ -416,13 +409,13 @@ def _clean_tickets(raw: pd.DataFrame, source: Path, run: _Run) -> pd.DataFrame:
         {
             "ticket_id": ticket_id,
             "created_at": created_at,
-            "channel": _text(raw, "channel").str.lower().replace("", "unknown"),
+            "channel": stripped_text(raw, "channel").str.lower().replace("", "unknown"),
             "status": normalised["status"],
             "priority": normalised["priority"].replace("", None),
-            "requester_id": _text(raw, "requester_id").replace("", None),
-            "group": _text(raw, "group").replace("", None),
-            "assignee": _text(raw, "assignee").replace("", None),
-            "subject": _bounded(_text(raw, "subject"), run),
+            "requester_id": stripped_text(raw, "requester_id").replace("", None),
+            "group": stripped_text(raw, "group").replace("", None),
+            "assignee": stripped_text(raw, "assignee").replace("", None),
+            "subject": _bounded(stripped_text(raw, "subject"), run),
             "satisfaction": normalised["satisfaction"].replace("", None),
             "satisfaction_at": satisfaction_at,
         }
@@ -441,76 +434,109 @@ def _clean_events(raw: pd.DataFrame, source: Path, tickets: pd.DataFrame, run: _
     rejects = run.rejects
     early_event_tolerance_minutes = run.settings.early_event_tolerance_minutes
 
-    ticket_id = _text(raw, "ticket_id")
-    at_text = _text(raw, "at")
-    at = _parse_timestamps(at_text)
-    keep = _reject_where(keep, at.isna(), _timestamp_reason("at", at_text), table, source, lines, rejects)
-    keep = _check_time(keep, at, at_text, "at", table, source, lines, run)
-    actor, (bad, reason) = _vocabulary_check(_text(raw, "actor"), contract.ACTORS, "actor", False)
+    ticket_id = CodedText.of(raw, "ticket_id")
+    at = Stamps.of(raw, "at")
+    keep = _reject_where(keep, at.stamps.isna(), _timestamp_reason("at", at), table, source, lines, rejects)
+    keep = _check_time(keep, at, "at", table, source, lines, run)
+    actor, bad, reason = _coded_vocabulary_check(CodedText.of(raw, "actor"), contract.ACTORS, "actor")
     keep = _reject_where(keep, bad, reason, table, source, lines, rejects)
-    kind, (bad, reason) = _vocabulary_check(_text(raw, "kind"), contract.EVENT_KINDS, "kind", False)
+    kind, bad, reason = _coded_vocabulary_check(CodedText.of(raw, "kind"), contract.EVENT_KINDS, "kind")
     keep = _reject_where(keep, bad, reason, table, source, lines, rejects)
 
-    value = _text(raw, "value")
-    is_change = kind.isin(contract.FIELD_CHANGE_KINDS)
+    def kind_in(*kinds: str) -> np.ndarray:
+        return kind.where(kind.values.isin(kinds))
+
+    value = CodedText.of(raw, "value")
+    value_empty = value.where(value.values == "")
     keep = _reject_where(
-        keep, is_change & (value == ""), lambda rows: kind[rows] + " event without a value",
-        table, source, lines, rejects,
+        keep, kind_in(*contract.FIELD_CHANGE_KINDS) & value_empty,
+        lambda rows: kind.at(rows) + " event without a value", table, source, lines, rejects,
     )
+    lowered = value.values.str.lower()
     for change_kind, allowed in (("status", contract.STATUSES), ("priority", contract.PRIORITIES)):
-        bad = (kind == change_kind) & (value != "") & ~value.str.lower().isin(allowed)
+        bad = kind_in(change_kind) & ~value_empty & value.where(~lowered.isin(allowed))
         keep = _reject_where(
             keep, bad,
             lambda rows, change_kind=change_kind, allowed=allowed: f"unknown {change_kind} value "
-            + value[rows].map(repr) + f" (expected one of: {', '.join(allowed)})",
+            + value.at(rows).map(repr) + f" (expected one of: {', '.join(allowed)})",
             table, source, lines, rejects,
         )
-    value = value.where(~kind.isin(("status", "priority")), value.str.lower())
+    # Status and priority values are lower-cased: their codes point into the lowered half.
+    value = CodedText(np.where(kind_in("status", "priority"), value.codes + len(value.values), value.codes),
+                   pd.concat([value.values, lowered], ignore_index=True))
     # Attribute names become feature names (attr_<name>): one spelling per attribute.
-    field = contract.attribute_names(_text(raw, "field")).where(kind == contract.FIELD_EVENT, "")
+    field = CodedText.of(raw, "field").map(contract.attribute_names)
+    is_field = kind_in(contract.FIELD_EVENT)
     keep = _reject_where(
-        keep, (kind == contract.FIELD_EVENT) & (field == ""),
+        keep, is_field & field.where(field.values == ""),
         "field event without a field name (column `field`)",
         table, source, lines, rejects,
     )
+    field = CodedText(np.where(is_field, field.codes, len(field.values)),
+                   pd.concat([field.values, pd.Series([""], dtype="str")], ignore_index=True))
 
     # Ticket ids are unique among clean tickets; -1 (unknown ticket) takes NaT, and the
     # column stays a timestamp even when no ticket row survived.
-    position = pd.Index(tickets["ticket_id"]).get_indexer(ticket_id)
+    position = pd.Index(tickets["ticket_id"]).get_indexer(ticket_id.values)[ticket_id.codes]
     created_at = pd.Series(
         tickets["created_at"].array.take(position, allow_fill=True), index=raw.index
     ).astype("datetime64[ns, UTC]")
     keep = _reject_where(
-        keep, created_at.isna(), lambda rows: "event for unknown ticket_id " + ticket_id[rows].map(repr),
+        keep, created_at.isna(), lambda rows: "event for unknown ticket_id " + ticket_id.at(rows).map(repr),
         table, source, lines, rejects,
     )
-    early_minutes = (created_at - at).dt.total_seconds() / 60.0
+    # In integer nanoseconds: a float column of minutes for 20 M events costs 160 MB and a pass.
+    nat = created_at.isna().to_numpy() | at.stamps.isna().to_numpy()
+    early_ns = created_at.array.asi8 - at.stamps.array.asi8
+    early = ~nat & (early_ns > early_event_tolerance_minutes * 60e9)
+    del early_ns, nat
+
+    def early_minutes(rows: pd.Series) -> pd.Series:
+        return ((created_at[rows] - at.stamps[rows]).dt.total_seconds() / 60.0).round(1).astype(str)
+
     keep = _reject_where(
-        keep, early_minutes > early_event_tolerance_minutes,
-        lambda rows: "event at " + at_text[rows] + " is " + early_minutes[rows].round(1).astype(str)
+        keep, early,
+        lambda rows: "event at " + at.text(rows) + " is " + early_minutes(rows)
         + f" minutes before its ticket was created (tolerance {early_event_tolerance_minutes:g})",
         table, source, lines, rejects,
     )
 
+    kept = keep.to_numpy()
+
+    def kept_rows(column: pd.Series) -> pd.Series:
+        # A clean export keeps every row: no copy of its text columns then.
+        return column.reset_index(drop=True) if kept.all() else column[kept].reset_index(drop=True)
+
+    body = kept_rows(_bounded(raw["body"].astype(str), run)) if "body" in raw.columns else ""
     events = pd.DataFrame(
         {
-            "ticket_id": ticket_id,
-            "at": at,
-            "actor": actor,
-            "kind": kind,
-            "value": value.replace("", None),
-            "body": _bounded(raw["body"].astype(str), run) if "body" in raw.columns else "",
-            "field": field.replace("", None),
+            "ticket_id": ticket_id.rows(kept),
+            "at": kept_rows(at.stamps),
+            # Categories are fixed by the contract, so every export's tables have the same dtypes.
+            "actor": actor.categorical(kept, contract.ACTORS),
+            "kind": kind.categorical(kept, contract.EVENT_KINDS),
+            "value": value.rows(kept, empty_as_missing=True),
+            "body": body,
+            "field": field.rows(kept, empty_as_missing=True),
         }
     )
     extra = [c for c in raw.columns if c not in contract.EVENT_COLUMNS and c != "_line"]
     for column in extra:
-        events[column] = raw[column]
-    events = events[keep.to_numpy()].reset_index(drop=True)
-    # Categories are fixed by the contract, so every export's tables have the same dtypes.
-    events["actor"] = pd.Categorical(events["actor"], categories=contract.ACTORS)
-    events["kind"] = pd.Categorical(events["kind"], categories=contract.EVENT_KINDS)
+        events[column] = kept_rows(raw[column])
     return events
+
+
+def _coded_vocabulary_check(
+    values: CodedText, allowed: tuple[str, ...], column: str
+) -> tuple[CodedText, np.ndarray, Callable[[pd.Series], pd.Series]]:
+    """:func:`_vocabulary_check` on the distinct values: (lower-cased, bad rows, reasons for rows)."""
+    normalised = values.map(lambda text: text.str.lower())
+    bad = normalised.where(~normalised.values.isin(allowed))
+
+    def reason(rows: pd.Series) -> pd.Series:
+        return f"unknown {column} " + values.at(rows).map(repr) + f" (expected one of: {', '.join(allowed)})"
+
+    return normalised, bad, reason
 
 
 def _cut_at(

@@ -11,8 +11,9 @@ Each phrase states the ticket's value AND a comparison with tonight's scored tic
 waiting customers have waited under 2 h". A feature is only a reason when its value is
 worse than tonight's typical ticket (above the median, or a flag most tickets do not
 have), so the comparison always reads as "this ticket stands out". Tickets below
-``lowest_tier`` (P4 by default) get no reasons. Phrases are built one feature at a time
-over all rows, never one row at a time.
+``lowest_tier`` (P4 by default) get no reasons. What stands out is judged one feature at
+a time over all rows; phrases are built only for the (ticket, reason) pairs shown, one
+feature at a time, never one row at a time.
 """
 
 from __future__ import annotations
@@ -105,8 +106,8 @@ def percent(share: np.ndarray) -> np.ndarray:
 
 def tier_rank(tier: np.ndarray) -> np.ndarray:
     """Position of each tier in :data:`TIER_ORDER` (P1 = 0); an unknown tier ranks after all."""
-    order = {t: i for i, t in enumerate(TIER_ORDER)}
-    return pd.Series(np.asarray(tier, dtype=object)).map(order).fillna(len(TIER_ORDER)).to_numpy()
+    position = pd.Index(TIER_ORDER).get_indexer(np.asarray(tier, dtype=object))  # a hash lookup: map is slow
+    return np.where(position < 0, len(TIER_ORDER), position).astype("float64")
 
 
 def _many(text: Callable[[pd.Series], pd.Series]) -> Text:
@@ -247,6 +248,9 @@ CONTEXT_FEATURES: frozenset[str] = frozenset({
     # The team's load and record: a lead's lever (rebalance, coach), not this agent's on this
     # ticket; "the group is busy" would also land on every ticket of a busy group.
     "group_open_tickets", "assignee_open_tickets", "group_bad_rating_share", "assignee_bad_rating_share",
+    # The organization's record: an account manager's matter, and the same on every ticket of
+    # a large account; the customer's own bad ratings are the reason an agent can act on.
+    "organization_previous_tickets", "organization_bad_rating_share",
 })
 
 
@@ -273,18 +277,34 @@ def reason_catalogue(attribute_kinds: Mapping[str, str]) -> dict[str, Reason]:
 
 
 def _numbers(values: pd.Series) -> pd.Series:
+    if pd.api.types.is_numeric_dtype(values.dtype):  # already numbers: to_numeric's parsing is the slow part
+        return values.astype("float64").reset_index(drop=True)
     return pd.to_numeric(values, errors="coerce").astype("float64").reset_index(drop=True)
 
 
-def _comparison(reason: Reason, feature: str, features: pd.DataFrame, language: str) -> tuple[pd.Series, np.ndarray]:
-    """(phrase per row, whether it is a reason for that row) of one feature, over all rows."""
-    median = np.nan
+def _shares(values: pd.Series) -> np.ndarray:
+    """Per row, the share of the rows with a value that have the same value (NaN where missing)."""
+    codes, _ = pd.factorize(values)
+    present = codes >= 0
+    counts = np.bincount(codes[present])
+    return np.where(present, counts[np.where(present, codes, 0)] / max(int(present.sum()), 1), np.nan)
+
+
+def _measure(
+    reason: Reason, feature: str, features: pd.DataFrame, language: str,
+) -> tuple[np.ndarray, Callable[[np.ndarray], pd.Series]]:
+    """(whether the feature is a reason for each row, its phrase for the rows asked by position).
+
+    What stands out is judged over all rows (tonight's scored tickets); a phrase is built
+    only for the rows asked, since a queue shows a few reasons per ticket out of ~40.
+    """
+    median, share_of, constant = np.nan, None, None
     if reason.kind == "attribute":
         present = features[feature].notna().to_numpy()
         v = features[feature].astype(object).astype(str).reset_index(drop=True)
-        share = v.map(v.value_counts(normalize=True)).to_numpy(dtype="float64")
+        share = _shares(v)
+        share_of = share.__getitem__
         notable = (share < 0.5) & present  # an attribute never set says nothing to act on
-        comparison = pd.Series(percent(share), dtype=object)
     else:
         v = _numbers(features[feature])
         if reason.kind == "wait":
@@ -292,31 +312,44 @@ def _comparison(reason: Reason, feature: str, features: pd.DataFrame, language: 
             population = known[known > 0] if reason.positive_only else known
             median = float(np.median(population)) if len(population) else np.nan
             notable = (v > median).to_numpy()
-            comparison = pd.Series((duration if language == "en" else duration_ko)(pd.Series([median])).iloc[0],
-                                   index=v.index, dtype=object)
+            constant = (duration if language == "en" else duration_ko)(pd.Series([median])).iloc[0]
         elif reason.kind == "flag":
             v = v.fillna(0).round()
-            share = v.map(v.value_counts(normalize=True)).to_numpy(dtype="float64")
+            share = _shares(v)
+            share_of = share.__getitem__
             notable = ((v == reason.bad).to_numpy()) & (share < 0.5)
-            comparison = pd.Series(percent(share), dtype=object)
         else:
             v = v.fillna(0)
-            below = np.searchsorted(np.sort(v.to_numpy()), v.to_numpy(), side="left") / max(len(v), 1)
+            ordered = np.sort(v.to_numpy())
             median = float(v.median()) if len(v) else np.nan
             notable = (v > median).to_numpy()
+
+            def below(rows: np.ndarray) -> np.ndarray:  # the share of the rows with a lower value
+                return np.searchsorted(ordered, v.to_numpy()[rows], side="left") / max(len(v), 1)
+
             if reason.kind == "count":
                 notable = notable & (v > 0).to_numpy()
-                comparison = pd.Series(percent(1.0 - below), dtype=object)  # share with at least this value
+                share_of = lambda rows: 1.0 - below(rows)  # noqa: E731 - share with at least this value
             else:
-                comparison = pd.Series(percent(below), dtype=object)  # share scoring lower
-    text = (reason.en if language == "en" else reason.ko)(v, comparison)
+                share_of = below  # share scoring lower
+    text = reason.en if language == "en" else reason.ko
     missing = reason.missing_en if language == "en" else reason.missing_ko
+    no_value, age = None, None
     if reason.kind == "wait" and missing is not None and "age_minutes" in features:
         age = _numbers(features["age_minutes"])
         no_value = v.isna().to_numpy() & (age > median).to_numpy()
-        text = text.where(~no_value, missing(age, comparison))
         notable = notable | no_value
-    return text.astype(object), np.asarray(notable, dtype=bool)
+
+    def phrase(rows: np.ndarray) -> pd.Series:
+        values = v.iloc[rows]
+        comparison = pd.Series(constant if share_of is None else percent(share_of(rows)), index=values.index,
+                               dtype=object)
+        out = text(values, comparison)
+        if no_value is not None:
+            out = out.where(~no_value[rows], missing(age.iloc[rows], comparison))
+        return out.astype(object)
+
+    return np.asarray(notable, dtype=bool), phrase
 
 
 def reason_phrases(
@@ -327,10 +360,12 @@ def reason_phrases(
     if language not in ("en", "ko"):
         raise ValueError(f"reasons language must be 'en' or 'ko', not {language!r}")
     columns = {}
-    for feature, reason in catalogue.items():  # a loop over ~30 features; each is vectorised over rows
+    for feature, reason in catalogue.items():  # a loop over ~40 features; each is vectorised over rows
         if feature in features.columns:
-            text, notable = _comparison(reason, feature, features, language)
-            columns[feature] = text.where(notable, "")
+            notable, phrase = _measure(reason, feature, features, language)
+            column = np.full(len(features), "", dtype=object)
+            column[notable] = phrase(np.flatnonzero(notable)).to_numpy(dtype=object)
+            columns[feature] = column
     return pd.DataFrame(columns, index=range(len(features)), dtype=object)
 
 
@@ -352,16 +387,25 @@ def top_reasons(
     k = min(max_reasons, len(names))
     if n_rows == 0 or k == 0:
         return pd.Series([""] * n_rows, dtype=object)
-    texts = reason_phrases(features, language, catalogue)[names].to_numpy(dtype=object)
+    if language not in ("en", "ko"):
+        raise ValueError(f"reasons language must be 'en' or 'ko', not {language!r}")
+    measured = [_measure(catalogue[name], name, features, language) for name in names]  # ~40 features
     values = contributions[names].to_numpy(dtype="float64")
-    candidate = (values > min_contribution) & (texts != "")
+    candidate = (values > min_contribution) & np.column_stack([notable for notable, _ in measured])
     if tier is not None:
         candidate &= (tier_rank(tier) <= TIER_ORDER.index(lowest_tier))[:, None]
-    ranked = np.where(candidate, values, -np.inf)
-    top = np.argsort(-ranked, axis=1, kind="stable")[:, :k]
-    chosen = np.where(np.take_along_axis(candidate, top, axis=1), np.take_along_axis(texts, top, axis=1), "")
-    joined = pd.Series(chosen[:, 0], dtype=object)
-    for slot in range(1, k):  # a loop over at most max_reasons slots, each over all rows
-        extra = pd.Series(chosen[:, slot], dtype=object)
-        joined = joined.where(extra == "", joined + separator + extra)
-    return joined
+    rows = np.flatnonzero(candidate.any(axis=1))  # only tickets with a reason are ranked and phrased
+    candidate, values = candidate[rows], values[rows]
+    top = np.argsort(-np.where(candidate, values, -np.inf), axis=1, kind="stable")[:, :k]
+    shown = np.take_along_axis(candidate, top, axis=1)  # candidates sort first: shown slots are a prefix
+    chosen = np.full(top.shape, "", dtype=object)
+    for j, (_, phrase) in enumerate(measured):  # one phrase call per feature, for the rows showing it
+        row, slot = np.nonzero((top == j) & shown)
+        if len(row):
+            chosen[row, slot] = phrase(rows[row]).to_numpy(dtype=object)
+    joined = chosen[:, 0]
+    for slot in range(1, k):  # a loop over at most max_reasons slots, each over the rows with reasons
+        joined = np.where(shown[:, slot], joined + separator + chosen[:, slot], joined)
+    out = np.full(n_rows, "", dtype=object)
+    out[rows] = joined
+    return pd.Series(out, dtype=object)

@@ -17,6 +17,7 @@ from features.snapshots import opening_moments
 from models.policy import PriorityPolicy, rank_queue, sla_urgency
 from models.reasons import TIER_ORDER, reason_catalogue, tier_rank, top_reasons
 from models.store import URGENCY_LEVELS, TriageModel
+from models.tree_shap import parse_trees, tree_contributions
 from pipeline.core import contract
 from pipeline.core.params import Params
 
@@ -64,7 +65,9 @@ def score_tickets(
         # Tonight's and the opening texts are mostly the same: hashed once for both.
         now, opening = (model.text_model.add_scores_to([now, opening]) if opening is not None
                         else (model.text_model.add_scores(now), None))
-    p_bad = model.predict_risk(now)
+    # One risk matrix for the predictions and the reasons' contributions.
+    risk_matrix = model.risk_matrix(now)
+    p_bad = model.calibrator.predict(model.risk_booster.predict(risk_matrix, raw_score=True))  # = predict_risk
     if opening is not None:
         urgency_probability = model.predict_urgency(opening).to_numpy()
         urgency = np.asarray(URGENCY_LEVELS, dtype=object)[urgency_probability.argmax(axis=1)]
@@ -82,9 +85,10 @@ def score_tickets(
     # Contributions only for the tickets that show reasons (TreeSHAP is most of scoring's time);
     # the others keep zeros, which top_reasons never reads for a row below the lowest tier.
     shown = tier_rank(tier) <= TIER_ORDER.index(params.reasons.lowest_tier)
-    contributions = pd.DataFrame(0.0, index=now.index, columns=model.meta["risk_features"])
+    contributions = np.zeros((len(now), len(risk_matrix.columns)))
     if shown.any():
-        contributions.loc[shown] = risk_contributions(model, now[shown]).to_numpy()
+        contributions[shown] = risk_contributions(model, now[shown], risk_matrix[shown]).to_numpy()
+    contributions = pd.DataFrame(contributions, index=now.index, columns=risk_matrix.columns)
     # The reasons compare each ticket with all of tonight's scored tickets (the rows of `now`).
     reasons = top_reasons(
         contributions, now, params.reasons.max_reasons, params.reasons.min_contribution,
@@ -120,84 +124,30 @@ def empty_queue() -> pd.DataFrame:
                          for c in (*SCORE_COLUMNS, *QUEUE_EXTRA_COLUMNS)})
 
 
-# LightGBM treats |value| <= this float32 constant as zero (its kZeroThreshold).
-_LIGHTGBM_ZERO = float(np.float32(1e-35))
+def risk_contributions(model: TriageModel, features: pd.DataFrame, matrix: pd.DataFrame | None = None) -> pd.DataFrame:
+    """:meth:`TriageModel.risk_contributions`, computed by :mod:`models.tree_shap` with numpy.
 
+    ``matrix``: ``model.risk_matrix(features)`` when the caller has it already.
 
-def risk_contributions(model: TriageModel, features: pd.DataFrame) -> pd.DataFrame:
-    """:meth:`TriageModel.risk_contributions`, computed per tree for each distinct path pattern.
-
-    A tree's TreeSHAP values for a row depend only on which side of each of the tree's splits
-    the row falls, and a tree has few splits: rows falling alike are grouped (by the interval
-    between the tree's thresholds each value lies in, a category by itself) and one row of
-    each group is explained by that tree alone. Equal to LightGBM's full pred_contrib up to
-    the order of the floating-point sums (~1e-15); models it cannot read that way (several
-    trees per iteration, other categorical levels than the booster's) take the full path.
+    Equal to LightGBM's full pred_contrib up to the order of the floating-point sums
+    (~1e-15); models it cannot read that way (several trees per iteration, other categorical
+    levels than the booster's, paths too long for its tables) take LightGBM's path.
     """
     booster = model.risk_booster
-    matrix = model.risk_matrix(features)
-    trees = _tree_splits(booster)
+    matrix = model.risk_matrix(features) if matrix is None else matrix
     categorical = [c for c in matrix.columns if isinstance(matrix[c].dtype, pd.CategoricalDtype)]
-    if (booster.num_model_per_iteration() != 1 or len(trees) == 0
-            or [list(matrix[c].cat.categories) for c in categorical] != list(booster.pandas_categorical or [])):
+    trees = None
+    if (booster.num_model_per_iteration() == 1
+            and [list(matrix[c].cat.categories) for c in categorical] == list(booster.pandas_categorical or [])):
+        trees = parse_trees(booster.model_to_string())
+    if trees is None:
         return model.risk_contributions(features)
-    # What LightGBM itself reads: category codes as numbers, a missing category as NaN. Each
-    # feature as (its distinct values, each row's position among them): a tree's sides are then
-    # found for the distinct values and taken back, not searched for every row again.
-    distinct, position = [], []
-    for c in matrix.columns:  # a loop over the model's ~50 features
-        v = (np.where(matrix[c].cat.codes.to_numpy() < 0, np.nan, matrix[c].cat.codes.to_numpy()).astype("float64")
-             if c in categorical else matrix[c].to_numpy(dtype="float64"))
-        codes, uniques = pd.factorize(v, use_na_sentinel=False)  # NaN is one more distinct value
-        distinct.append(np.asarray(uniques, dtype="float64"))
-        position.append(codes)
-    values = np.column_stack([d[p] for d, p in zip(distinct, position)]) if position else np.zeros((len(matrix), 0))
-    total = np.zeros((matrix.shape[1], len(matrix)))  # feature-major: one tree adds to a few features
-    for tree, (split_feature, threshold, is_categorical) in enumerate(trees):  # a loop over ~100s of trees
-        used = np.unique(split_feature)
-        if len(used) == 0:
-            continue  # a single leaf explains nothing
-        pattern, patterns = np.zeros(len(matrix), dtype=np.int64), 1
-        for feature in used:  # a loop over the few features one tree splits on
-            u = distinct[feature]
-            if is_categorical[split_feature == feature].any():
-                side = pd.factorize(u, use_na_sentinel=False)[0]  # every category its own side
-            else:
-                # Cut also around LightGBM's zero band, where a "missing is zero" split decides alone.
-                cuts = np.unique(np.concatenate([threshold[split_feature == feature],
-                                                 [np.nextafter(-_LIGHTGBM_ZERO, -np.inf), _LIGHTGBM_ZERO]]))
-                side = np.where(np.isnan(u), len(cuts) + 1, np.searchsorted(cuts, u, side="left"))
-            sides = int(side.max()) + 1
-            if patterns * sides >= 2**62:  # renumber before the combined number could overflow
-                pattern, patterns = _first_seen_numbers(pattern)
-            pattern, patterns = pattern * sides + side[position[feature]], patterns * sides
-        pattern, _ = _first_seen_numbers(pattern)
-        first = np.flatnonzero(np.diff(np.maximum.accumulate(pattern), prepend=-1) > 0)
-        explained = booster.predict(values[first], pred_contrib=True, start_iteration=tree, num_iteration=1)
-        for feature in used:
-            total[feature] += explained[pattern, feature]
-    return pd.DataFrame(total.T, columns=matrix.columns, index=features.index)
-
-
-def _first_seen_numbers(values: np.ndarray) -> tuple[np.ndarray, int]:
-    """Each value numbered 0, 1, ... in order of first appearance, and how many there are."""
-    codes, uniques = pd.factorize(values)
-    return codes.astype(np.int64), len(uniques)
-
-
-def _tree_splits(booster) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Per tree the model predicts with: (split feature, threshold, is categorical) of each split.
-
-    Read from the model text, whose thresholds are written in full precision.
-    """
-    trees = []
-    for block in booster.model_to_string().split("\nTree=")[1:]:
-        lines = block.split("\n\n")[0].split("\n")[1:]  # a tree ends at a blank line
-        fields = dict(line.split("=", 1) for line in lines if "=" in line)
-        if "split_feature" not in fields:
-            trees.append((np.zeros(0, np.int64), np.zeros(0), np.zeros(0, bool)))
-            continue
-        trees.append((np.array(fields["split_feature"].split(), dtype=np.int64),
-                      np.array(fields["threshold"].split(), dtype="float64"),
-                      (np.array(fields["decision_type"].split(), dtype=np.int64) & 1).astype(bool)))
-    return trees
+    # What LightGBM itself reads: category codes as numbers, a missing category as NaN.
+    values = np.empty(matrix.shape, dtype="float64")
+    for k, c in enumerate(matrix.columns):  # a loop over the model's ~60 features
+        if c in categorical:
+            codes = matrix[c].cat.codes.to_numpy()
+            values[:, k] = np.where(codes < 0, np.nan, codes)
+        else:
+            values[:, k] = matrix[c].to_numpy(dtype="float64")
+    return pd.DataFrame(tree_contributions(trees, values).T, columns=matrix.columns, index=features.index)

@@ -81,14 +81,27 @@ def prepare_matrix(
         )
     matrix = features.reindex(columns=feature_names)
     for name, levels in categorical_levels.items():
-        values = matrix[name].astype(object)
-        if OTHER_LEVEL in levels:
-            values = values.where(values.isna() | values.isin(levels), OTHER_LEVEL)
-        matrix[name] = pd.Categorical(values.where(values.isin(levels)), categories=levels)
+        column = matrix[name]
+        if isinstance(column.dtype, pd.CategoricalDtype) and len(column.cat.categories):
+            # The same mapping, made once per category rather than once per row.
+            per_category = _on_levels(pd.Series(column.cat.categories), levels)
+            codes = column.cat.codes.to_numpy()
+            matrix[name] = pd.Categorical.from_codes(
+                np.where(codes >= 0, per_category.codes[np.clip(codes, 0, None)], -1), dtype=per_category.dtype)
+        else:
+            matrix[name] = _on_levels(column, levels)
     for name in feature_names:
         if name not in categorical_levels:
             matrix[name] = _as_numbers(matrix[name])
     return matrix
+
+
+def _on_levels(values: pd.Series, levels: list[str]) -> pd.Categorical:
+    """``values`` as a categorical on the training ``levels`` (see :func:`prepare_matrix`)."""
+    values = values.astype(object)
+    if OTHER_LEVEL in levels:
+        values = values.where(values.isna() | values.isin(levels), OTHER_LEVEL)
+    return pd.Categorical(values.where(values.isin(levels)), categories=levels)
 
 
 def _as_numbers(values: pd.Series) -> pd.Series:

@@ -1,23 +1,30 @@
 """The fast scoring paths give what the straightforward computations give.
 
-- contributions grouped per tree (models.scoring.risk_contributions) = LightGBM's full pred_contrib;
+- contributions by numpy TreeSHAP (models.tree_shap, models.scoring.risk_contributions) = LightGBM's
+  full pred_contrib, on real rows, rows on the splits, missing and unseen categories, per pattern or per row;
 - contributions only for the tickets that show reasons: the same queue, every row and column;
+- categorical feature columns put on the training levels once per category = once per row;
+- reasons phrased only for the (ticket, reason) pairs shown = every phrase built, then the top ones picked;
 - text hashed per distinct word = sklearn's HashingVectorizer, bit for bit.
 """
 
 from __future__ import annotations
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.feature_extraction.text import HashingVectorizer
 
 import models.scoring as scoring
+import models.tree_shap as tree_shap
 from features.build import build_features
 from features.calendar import BusinessHours
-from models.scoring import _tree_splits, risk_contributions, score_tickets
-from models.store import TriageModel
+from models.reasons import TIER_ORDER, reason_catalogue, reason_phrases, tier_rank, top_reasons
+from models.scoring import risk_contributions, score_tickets
+from models.store import OTHER_LEVEL, TriageModel, prepare_matrix
 from models.text_model import TextModel
+from models.tree_shap import parse_trees, tree_contributions
 from pipeline.sources.ingest import load_export
 
 
@@ -44,9 +51,9 @@ def _at_the_splits(model: TriageModel, features: pd.DataFrame) -> pd.DataFrame:
     at LightGBM's zero band, and missing: where a wrong grouping would show."""
     names = model.meta["risk_features"]
     settings = []  # (feature, value)
-    for split_feature, threshold, is_categorical in _tree_splits(model.risk_booster)[:20]:
-        for feature, cut, categorical in zip(split_feature, threshold, is_categorical):
-            if not categorical and names[feature] in features.columns:
+    for tree in parse_trees(model.risk_booster.model_to_string())[:20]:
+        for feature, cut, decision in zip(tree.split_feature, tree.threshold, tree.decision_type):
+            if not decision & 1 and names[feature] in features.columns:
                 settings += [(names[feature], value) for value in (
                     cut, np.nextafter(cut, -np.inf), np.nextafter(cut, np.inf), 0.0, 1e-36, -1e-36, np.nan)]
     assert len(settings) > 50
@@ -57,14 +64,64 @@ def _at_the_splits(model: TriageModel, features: pd.DataFrame) -> pd.DataFrame:
     return rows
 
 
-def test_grouped_contributions_equal_lightgbm_full(model, features_now):
-    rows = pd.concat([features_now, _at_the_splits(model, features_now)], ignore_index=True)
+def _odd_categories(model: TriageModel, features: pd.DataFrame) -> pd.DataFrame:
+    """Rows whose categorical features are missing or a level the model never saw."""
+    rows = features.iloc[:40].reset_index(drop=True).copy()
+    categorical = list(model.meta["categorical_levels"])
+    assert categorical
+    for name in categorical:
+        rows[name] = rows[name].astype(object)
+        rows.loc[0:19, name] = None
+        rows.loc[20:39, name] = "never-seen-level"
+    return rows
+
+
+@pytest.mark.parametrize("per", ["pattern", "row"])
+def test_numpy_tree_shap_equals_lightgbm_full(model, features_now, monkeypatch, per):
+    if per == "row":  # each row explained by itself instead of once per decision pattern
+        monkeypatch.setattr(tree_shap, "_MAX_PATTERN_BITS", 0)
+    rows = pd.concat([features_now, _at_the_splits(model, features_now), _odd_categories(model, features_now)],
+                     ignore_index=True)
     fast = risk_contributions(model, rows)
     full = model.risk_contributions(rows)
     assert list(fast.columns) == list(full.columns) and fast.index.equals(full.index)
     assert np.abs(full.to_numpy()).max() > 0.1  # there is something to get wrong
     # Equal up to the order of the floating-point sums.
     np.testing.assert_allclose(fast.to_numpy(), full.to_numpy(), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("per", ["pattern", "row"])
+@pytest.mark.parametrize("zero_as_missing", [False, True])
+def test_numpy_tree_shap_equals_lightgbm_on_every_kind_of_split(monkeypatch, zero_as_missing, per):
+    """Missing as NaN or as zero, either default side, categorical sets (missing, negative and
+    unseen codes go right): a small model trained to have each."""
+    if per == "row":
+        monkeypatch.setattr(tree_shap, "_MAX_PATTERN_BITS", 0)
+    rng = np.random.default_rng(4)
+    n = 4000
+    x = rng.normal(size=(n, 4))
+    x[rng.random(n) < 0.2, 0] = np.nan
+    x[rng.random(n) < 0.3, 1] = 0.0
+    x[:, 3] = rng.integers(0, 40, n)
+    x[rng.random(n) < 0.1, 3] = np.nan
+    y = ((np.nan_to_num(x[:, 0], nan=1.0) + x[:, 1] + (x[:, 1] == 0) > 0.5) ^ (x[:, 3] % 3 == 0)).astype(int)
+    booster = lgb.train({"objective": "binary", "num_leaves": 15, "min_data_in_leaf": 5, "verbose": -1,
+                         "zero_as_missing": zero_as_missing, "max_cat_to_onehot": 4, "deterministic": True,
+                         "num_threads": 1, "seed": 1}, lgb.Dataset(x, y, categorical_feature=[3]), num_boost_round=25)
+    trees = parse_trees(booster.model_to_string())
+    decisions = np.concatenate([tree.decision_type for tree in trees])
+    assert (decisions & 1).any() and ((decisions >> 2) & 3 == (1 if zero_as_missing else 2)).any()
+    odd = np.array([[0.0, 0.0, 0.0, -1.0], [1e-36, -1e-36, np.nan, 41.0], [np.nan, np.nan, 5.0, 2.5], [-0.0, 1e-30, 0, 0]])
+    rows = np.vstack([x[:500], odd])
+    full = booster.predict(rows, pred_contrib=True)[:, :-1]
+    np.testing.assert_allclose(tree_contributions(trees, rows).T, full, rtol=0, atol=1e-12)
+
+
+def test_model_the_numpy_tree_shap_cannot_read_takes_lightgbm_path(model, features_now, monkeypatch):
+    monkeypatch.setattr(tree_shap, "MAX_PATH_FEATURES", 1)
+    assert parse_trees(model.risk_booster.model_to_string()) is None
+    subset = features_now.iloc[:50]
+    pd.testing.assert_frame_equal(risk_contributions(model, subset), model.risk_contributions(subset))
 
 
 def test_grouped_contributions_of_a_row_subset_keep_its_index(model, features_now):
@@ -79,10 +136,52 @@ def test_queue_with_contributions_for_shown_tickets_only_equals_full_computation
     fast = score_tickets(model, export.tickets, export.events, as_of, demo.params, all_tickets=True)
     # The straightforward computation: LightGBM's contributions for every scored ticket.
     monkeypatch.setattr(scoring, "tier_rank", lambda tier: np.zeros(len(tier)))
-    monkeypatch.setattr(scoring, "risk_contributions", lambda m, features: m.risk_contributions(features))
+    monkeypatch.setattr(scoring, "risk_contributions", lambda m, features, matrix=None: m.risk_contributions(features))
     reference = score_tickets(model, export.tickets, export.events, as_of, demo.params, all_tickets=True)
     assert (reference["tier"] == "P4").any() and (reference["reasons"] != "").sum() > 100
     pd.testing.assert_frame_equal(fast, reference, check_exact=True)
+
+
+def _reference_top_reasons(contributions, features, max_reasons, min_contribution, tier, lowest_tier, language,
+                           catalogue) -> pd.Series:
+    """Every phrase of every row built, then the largest candidates of each row joined (the old way)."""
+    names = [c for c in contributions.columns if c in catalogue and c in features.columns]
+    texts = reason_phrases(features, language, catalogue)[names].to_numpy(dtype=object)
+    values = contributions[names].to_numpy(dtype="float64")
+    candidate = (values > min_contribution) & (texts != "")
+    candidate &= (tier_rank(tier) <= TIER_ORDER.index(lowest_tier))[:, None]
+    out = []
+    for row in range(len(values)):  # a test's plain loop
+        order = sorted(np.flatnonzero(candidate[row]), key=lambda j: -values[row, j])[:max_reasons]
+        out.append("; ".join(texts[row, j] for j in order))
+    return pd.Series(out, dtype=object)
+
+
+@pytest.mark.parametrize("language", ["en", "ko"])
+@pytest.mark.parametrize(("max_reasons", "min_contribution", "lowest_tier"), [(3, 0.05, "P3"), (5, 0.0, "P4")])
+def test_reasons_phrased_for_shown_pairs_only_equal_every_phrase_built(
+        model, features_now, language, max_reasons, min_contribution, lowest_tier):
+    contributions = model.risk_contributions(features_now)
+    tier = np.array(TIER_ORDER, dtype=object)[np.arange(len(features_now)) % 4]
+    catalogue = reason_catalogue(model.meta.get("attributes", {}))
+    fast = top_reasons(contributions, features_now, max_reasons, min_contribution, tier=tier,
+                       lowest_tier=lowest_tier, language=language, catalogue=catalogue)
+    reference = _reference_top_reasons(contributions, features_now, max_reasons, min_contribution, tier,
+                                       lowest_tier, language, catalogue)
+    assert (reference != "").sum() > 100 and reference.str.count("; ").max() == min(max_reasons, 5) - 1
+    pd.testing.assert_series_equal(fast, reference, check_exact=True)
+
+
+def test_categorical_columns_mapped_per_category_equal_mapped_per_row():
+    levels = {"a": ["x", "y"], "b": ["p", "q", OTHER_LEVEL], "c": ["k"]}
+    rows = pd.DataFrame({"a": ["x", "z", None, "y", "x"], "b": ["p", "rare", None, "q", "rare2"],
+                         "c": [None] * 5, "n": [1, 2, 3, 4, 5]})
+    names = ["a", "b", "c", "n"]
+    per_row = prepare_matrix(rows, names, levels)
+    per_category = prepare_matrix(rows.astype({"a": "category", "b": "category", "c": "category"}), names, levels)
+    pd.testing.assert_frame_equal(per_category, per_row)
+    assert per_row["b"].tolist() == ["p", OTHER_LEVEL, np.nan, "q", OTHER_LEVEL]
+    assert per_row["a"].isna().tolist() == [False, True, True, False, False]
 
 
 TRICKY_TEXTS = [

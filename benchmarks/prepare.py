@@ -22,8 +22,13 @@ from benchmarks.workdir import Paths
 PREREQUISITES = {
     "validate": (),
     "featurize": ("validate",),
+    "featurize_raw": (),  # reads the raw export, like the anchor beside it
+    "anchor_polars": (),
+    "featurize_dask": ("validate",),
     "snapshots": ("validate",),
+    "snapshots_dask": ("validate",),
     "train": ("validate", "snapshots"),
+    "train_dask": ("validate", "snapshots"),
     "score": ("validate", "train"),
     "score_all": ("validate", "train"),
 }

@@ -32,7 +32,8 @@ def merge_previous(results: dict, results_file: Path) -> None:
         return
     previous = read_results(results_file)
     measured = {(r["stage"], r["tickets"]) for r in results["runs"]}
-    kept = [r for r in previous.get("runs", []) if (r["stage"], r["tickets"]) not in measured]
+    # Runs recorded before the Dask engine existed ran on one machine.
+    kept = [{"engine": "pandas", **r} for r in previous.get("runs", []) if (r["stage"], r["tickets"]) not in measured]
     order = {stage: i for i, stage in enumerate(STAGES)}
     results["runs"] = sorted(kept + results["runs"], key=lambda r: (r["tickets"], order.get(r["stage"], 99)))
     results["exports"] = {**previous.get("exports", {}), **results["exports"]}

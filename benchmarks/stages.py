@@ -87,6 +87,36 @@ def run_featurize(paths: Paths, params: Params, options: argparse.Namespace, tim
     return {"tickets": len(tickets), "events": len(events), "rows": len(table)}
 
 
+def run_featurize_raw(paths: Paths, params: Params, options: argparse.Namespace, timer: Timer) -> dict:
+    """``featurize`` from the raw Parquet export: validate (read, type, check) then build the features.
+
+    The project's side of the comparison with ``anchor_polars`` (issue 13): both start from
+    the same files. The canonical tables are not written (``validate`` measures that)."""
+    from features.build import build_features
+    from features.calendar import BusinessHours
+    from pipeline.sources.ingest import load_export
+
+    hours = BusinessHours.from_params(params.business_hours)
+
+    def featurize_raw():
+        validated = load_export(paths.export, params.ingest)
+        return validated, build_features(validated.tickets, validated.events, None, hours)
+
+    validated, table = timer(featurize_raw)
+    return {"tickets": len(validated.tickets), "events": len(validated.events), "rows": len(table),
+            "details": {"rejected_rows": validated.rejected_rows}}
+
+
+def run_anchor_polars(paths: Paths, params: Params, options: argparse.Namespace, timer: Timer) -> dict:
+    """The Polars anchor (:mod:`benchmarks.anchor_polars`) on the same raw export as ``featurize_raw``."""
+    from benchmarks.anchor_polars import ANCHOR_FEATURES, anchor_features
+
+    table = timer(lambda: anchor_features(paths.export, params.ingest.max_text_chars))
+    export = json.loads(paths.export_marker.read_text())
+    return {"tickets": int(export["tickets"]), "events": int(export["events"]), "rows": table.height,
+            "details": {"features": len(ANCHOR_FEATURES)}}
+
+
 def run_snapshots(paths: Paths, params: Params, options: argparse.Namespace, timer: Timer) -> dict:
     from features.calendar import BusinessHours
     from features.snapshots import snapshot_features
@@ -207,14 +237,108 @@ def mismatched_features(fast: pd.DataFrame, reference: pd.DataFrame) -> list[str
     return mismatched
 
 
+def _on_local_cluster(params: Params, timer: Timer, work: Callable) -> tuple[object, dict]:
+    """Time ``work(client)`` on a LocalCluster sized by params ``engine``; also the cluster's peak memory.
+
+    The child's own peak RSS (what ``peak_mb`` measures for one-process stages) misses the
+    workers, which are its grandchildren: a thread sums the RSS of the whole process tree
+    (client, scheduler, nannies, workers) every 0.2 s while the work runs.
+    """
+    import threading
+
+    import psutil
+
+    from pipeline.distributed.cluster import dask_client, local_cluster_size
+
+    me = psutil.Process()
+    peak = {"mb": 0.0}
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.2):
+            total = 0
+            for process in [me, *me.children(recursive=True)]:
+                try:
+                    total += process.memory_info().rss
+                except psutil.Error:
+                    pass  # a process that ended between listing and reading
+            peak["mb"] = max(peak["mb"], total / 2**20)
+
+    workers, threads, memory = local_cluster_size(params.engine)
+    with dask_client(params.engine) as client:
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        try:
+            result = timer(lambda: work(client))
+        finally:
+            done.set()
+            sampler.join()
+    return result, {"engine": "dask", "workers": workers, "threads_per_worker": threads,
+                    "memory_limit_mb": round(memory / 2**20), "cluster_peak_mb": round(peak["mb"], 1)}
+
+
+def run_featurize_dask(paths: Paths, params: Params, options: argparse.Namespace, timer: Timer) -> dict:
+    """``featurize`` (every ticket as of the export time) by the Dask engine: read, split by requester, features, write."""
+    from pipeline.distributed.featurize import featurize_dask
+    from pipeline.distributed.partition import read_export
+
+    out = paths.work / "dask" / f"{paths.key}-features.parquet"
+
+    def work(client):
+        export = read_export(client, str(paths.canonical), params.engine)
+        return featurize_dask(client, export, params, out), export.pieces
+
+    (written, pieces), details = _on_local_cluster(params, timer, work)
+    return {**_canonical_rows(paths), "rows": written.rows, "details": {**details, "pieces": pieces}}
+
+
+def run_snapshots_dask(paths: Paths, params: Params, options: argparse.Namespace, timer: Timer) -> dict:
+    """Training snapshots by the Dask engine (the ``snapshots`` stage's table, as a Parquet directory)."""
+    from pipeline.distributed.featurize import featurize_dask
+    from pipeline.distributed.partition import read_export
+
+    out = paths.work / "dask" / f"{paths.key}-snapshots.parquet"
+
+    def work(client):
+        export = read_export(client, str(paths.canonical), params.engine)
+        return featurize_dask(client, export, params, out, snapshots=True), export.pieces
+
+    (written, pieces), details = _on_local_cluster(params, timer, work)
+    return {**_canonical_rows(paths), "rows": written.rows, "details": {**details, "pieces": pieces}}
+
+
+def run_train_dask(paths: Paths, params: Params, options: argparse.Namespace, timer: Timer) -> dict:
+    """``train`` with the risk boosters grown by lightgbm.dask (same snapshots as ``train``)."""
+    from pipeline.distributed.train import DaskFitter
+    from pipeline.stages.train import _train
+
+    if not paths.snapshots.is_file():
+        raise SystemExit(f"{paths.snapshots}: no snapshots; run the snapshots stage first")
+    model_dir = paths.work / "dask" / f"{paths.key}-model"
+    result, details = _on_local_cluster(params, timer, lambda client: _train(
+        paths.canonical, model_dir, paths.snapshots, None, params, print, DaskFitter(client)))
+    meta = result.model.meta
+    return {
+        **_canonical_rows(paths), "rows": result.risk_rows,
+        "details": {**details, "risk_rows": result.risk_rows, "urgency_rows": result.urgency_rows,
+                    "risk_best_iteration": meta.get("risk_best_iteration"),
+                    "urgency_best_iteration": meta.get("urgency_best_iteration")},
+    }
+
+
 # Everything a child process can be asked to run: the measured STAGES plus the export
 # generator and the reference ratio, which results.json records outside ``runs``.
 RUNNERS: dict[str, Runner] = {
     "generate": run_generate,
     "validate": run_validate,
     "featurize": run_featurize,
+    "featurize_raw": run_featurize_raw,
+    "anchor_polars": run_anchor_polars,
+    "featurize_dask": run_featurize_dask,
     "snapshots": run_snapshots,
+    "snapshots_dask": run_snapshots_dask,
     "train": run_train,
+    "train_dask": run_train_dask,
     "score": run_score,
     "score_all": run_score_all,
     "reference": run_reference,

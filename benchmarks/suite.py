@@ -21,7 +21,7 @@ from benchmarks.workdir import STAGES, Paths
 
 def run_stage(stage: str, paths: Paths, options: argparse.Namespace, export: dict, failed: set[str]) -> dict:
     """One measured stage as a ``runs`` record; adds ``stage`` to ``failed`` when it fails."""
-    record = {"stage": stage, "tickets": export["tickets"], "events": export["events"]}
+    record = {"stage": stage, "engine": stage_engine(stage), "tickets": export["tickets"], "events": export["events"]}
     problem = ensure_prerequisites(stage, paths, options, failed)
     if problem:
         failed.add(stage)
@@ -46,7 +46,18 @@ def run_stage(stage: str, paths: Paths, options: argparse.Namespace, export: dic
     })
     if measured.get("details"):
         record["details"] = measured["details"]
+    if "cluster_peak_mb" in measured.get("details", {}):
+        # A Dask run's peak is the whole local cluster's (client, scheduler and workers together).
+        record["details"]["client_peak_mb"] = record["peak_mb"]
+        record["peak_mb"] = max(record["peak_mb"], measured["details"]["cluster_peak_mb"])
     return record
+
+
+def stage_engine(stage: str) -> str:
+    """The ``engine`` field of a run: ``dask`` for the Dask engine's stages, ``polars`` for the anchor."""
+    if stage.endswith("_dask"):
+        return "dask"
+    return "polars" if stage == "anchor_polars" else "pandas"
 
 
 def reference_ratio(paths: Paths, options: argparse.Namespace) -> dict:

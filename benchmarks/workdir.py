@@ -17,7 +17,8 @@ DEFAULT_RESULTS = REPO_ROOT / "benchmarks" / "results.json"
 DEFAULT_PARAMS = REPO_ROOT / "params.yaml"
 DEFAULT_SEED = 7
 # Measured stages, in the order they run and are reported.
-STAGES = ("validate", "featurize", "snapshots", "train", "score", "score_all")
+STAGES = ("validate", "featurize", "featurize_dask", "featurize_raw", "anchor_polars", "snapshots", "snapshots_dask",
+          "train", "train_dask", "score", "score_all")
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ the round counts the held-out fits chose out of time.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import lightgbm as lgb
 import numpy as np
@@ -42,6 +43,35 @@ class RiskFit:
     best_iteration: int
 
 
+class BoosterFitter(Protocol):
+    """How a booster is fitted on prepared rows: on this machine (:data:`LOCAL`) or elsewhere
+    (``pipeline.distributed.train.DaskFitter``: lightgbm.dask on a cluster), same trees' meaning."""
+
+    def train_rounds(self, x: pd.DataFrame, y: np.ndarray, weight: np.ndarray, lgb_params: dict,
+                     rounds: int) -> lgb.Booster: ...
+
+    def train_early_stopped(self, train: tuple, valid: tuple, lgb_params: dict, rounds: int,
+                            patience: int) -> lgb.Booster: ...
+
+
+class LocalFitter:
+    """``lgb.train`` in this process."""
+
+    def train_rounds(self, x, y, weight, lgb_params, rounds) -> lgb.Booster:
+        return lgb.train(lgb_params, lgb.Dataset(x, y, weight=weight), num_boost_round=max(int(rounds), 1))
+
+    def train_early_stopped(self, train, valid, lgb_params, rounds, patience) -> lgb.Booster:
+        train_set = lgb.Dataset(*train[:2], weight=train[2], free_raw_data=False)
+        valid_set = lgb.Dataset(*valid[:2], weight=valid[2], reference=train_set)
+        return lgb.train(
+            lgb_params, train_set, num_boost_round=rounds, valid_sets=[valid_set], valid_names=["valid"],
+            callbacks=[lgb.early_stopping(patience, verbose=False)],
+        )
+
+
+LOCAL = LocalFitter()
+
+
 def _lgbm_params(params: LightGBMParams, objective: dict) -> tuple[dict, int, int]:
     # deterministic + force_row_wise: the same data and params give the same trees on every run.
     lgb_params = {**params.booster_params(), **objective, "verbosity": -1, "deterministic": True,
@@ -65,12 +95,12 @@ def check_eligibility(y_train: np.ndarray, ticket_ids: np.ndarray, min_labelled:
 
 def fit_risk(
     x: pd.DataFrame, y: np.ndarray, weight: np.ndarray, period: np.ndarray, ticket_ids: np.ndarray,
-    params: RiskModelParams,
+    params: RiskModelParams, fitter: BoosterFitter = LOCAL,
 ) -> RiskFit:
     """Fit the bad-outcome model: rows ``period == 'train'``, early stopping on 'valid', calibration on 'calibrate'."""
     lgb_params, rounds, patience = _lgbm_params(params, _BINARY)
     fit_weight = _balanced(y, weight, period == "train", params.balance_classes)
-    booster = _train(x, y, fit_weight, period, lgb_params, rounds, patience)
+    booster = _train(x, y, fit_weight, period, lgb_params, rounds, patience, fitter)
     calibrate = period == "calibrate"
     if len(np.unique(y[calibrate])) < 2:
         raise EligibilityError("the calibration period has only one class of label; it needs both good and bad outcomes")
@@ -81,7 +111,7 @@ def fit_risk(
 
 def refit_risk(
     x: pd.DataFrame, y: np.ndarray, weight: np.ndarray, period: np.ndarray, ticket_ids: np.ndarray,
-    params: RiskModelParams, rounds: int,
+    params: RiskModelParams, rounds: int, fitter: BoosterFitter = LOCAL,
 ) -> RiskFit:
     """The production risk model: every labelled row, ``rounds`` boosting rounds, calibrated out of fold.
 
@@ -106,7 +136,8 @@ def refit_risk(
         older, held = np.isin(period, PERIODS[:k]), period == block
         if not held.any():
             continue
-        fold = _train_rounds(x, y, _balanced(y, weight, older, params.balance_classes), older, lgb_params, rounds)
+        fold = _train_rounds(x, y, _balanced(y, weight, older, params.balance_classes), older, lgb_params, rounds,
+                             fitter)
         out_of_fold[held] = fold.predict(x[held], raw_score=True)
     scored = ~np.isnan(out_of_fold)
     if len(np.unique(y[scored])) < 2:
@@ -115,7 +146,7 @@ def refit_risk(
     calibrator = fit_calibrator(out_of_fold[scored], y[scored], weight[scored], ticket_ids[scored])
     every_row = np.ones(len(y), dtype=bool)
     booster = _train_rounds(x, y, _balanced(y, weight, every_row, params.balance_classes), every_row,
-                            lgb_params, rounds)
+                            lgb_params, rounds, fitter)
     return RiskFit(booster, calibrator, rounds)
 
 
@@ -179,17 +210,12 @@ def _balanced(y: np.ndarray, weight: np.ndarray, fit_rows: np.ndarray, balance: 
     return np.where(y == 1, weight * ratio, weight)
 
 
-def _train_rounds(x, y, weight, rows, lgb_params, rounds) -> lgb.Booster:
+def _train_rounds(x, y, weight, rows, lgb_params, rounds, fitter: BoosterFitter = LOCAL) -> lgb.Booster:
     """A booster on ``rows`` with exactly ``rounds`` rounds (no early stopping: the count was chosen out of time)."""
-    train_set = lgb.Dataset(x[rows], y[rows], weight=weight[rows])
-    return lgb.train(lgb_params, train_set, num_boost_round=max(int(rounds), 1))
+    return fitter.train_rounds(x[rows], y[rows], weight[rows], lgb_params, rounds)
 
 
-def _train(x, y, weight, period, lgb_params, rounds, patience) -> lgb.Booster:
+def _train(x, y, weight, period, lgb_params, rounds, patience, fitter: BoosterFitter = LOCAL) -> lgb.Booster:
     train, valid = period == "train", period == "valid"
-    train_set = lgb.Dataset(x[train], y[train], weight=weight[train], free_raw_data=False)
-    valid_set = lgb.Dataset(x[valid], y[valid], weight=weight[valid], reference=train_set)
-    return lgb.train(
-        lgb_params, train_set, num_boost_round=rounds, valid_sets=[valid_set], valid_names=["valid"],
-        callbacks=[lgb.early_stopping(patience, verbose=False)],
-    )
+    return fitter.train_early_stopped((x[train], y[train], weight[train]), (x[valid], y[valid], weight[valid]),
+                                      lgb_params, rounds, patience)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 import sys
+from enum import StrEnum
 from pathlib import Path
 
 import typer
@@ -26,6 +27,19 @@ app = typer.Typer(
 )
 
 PARAMS_OPTION = typer.Option(Path("params.yaml"), "--params", help="Parameters file (YAML).")
+
+
+class Engine(StrEnum):
+    pandas = "pandas"
+    dask = "dask"
+
+
+ENGINE_OPTION = typer.Option(
+    Engine.pandas, "--engine", case_sensitive=False,
+    help="pandas: this machine. dask: pieces of a validated export on a Dask cluster (params `engine`).")
+SCHEDULER_OPTION = typer.Option(
+    None, "--scheduler", help="With --engine dask: the scheduler's address, e.g. tcp://10.0.0.5:8786 "
+    "(default: a local cluster on this machine).")
 ENCODING_OPTION = typer.Option(
     None, "--encoding", help="Text encoding of CSV exports, e.g. cp1252 or latin-1 (default: params ingest.encoding).")
 DELIMITER_OPTION = typer.Option(
@@ -146,12 +160,21 @@ def featurize(
     encoding: str | None = ENCODING_OPTION,
     delimiter: str | None = DELIMITER_OPTION,
     params_file: Path = PARAMS_OPTION,
+    engine: Engine = ENGINE_OPTION,
+    scheduler: str | None = SCHEDULER_OPTION,
 ) -> None:
     """Point-in-time features: one row per ticket as of a moment (or per training snapshot)."""
+    what = "snapshots" if snapshots else "tickets"
+    if engine is Engine.dask:
+        from pipeline.stages.featurize import featurize_on_dask
+
+        written = featurize_on_dask(export, out, _params(params_file, encoding, delimiter), as_of=as_of,
+                                    snapshots=snapshots, scheduler=scheduler)
+        typer.echo(f"{written.rows} {what} x {len(written.columns) - 2} columns -> {out} ({written.parts} part files)")
+        return
     from pipeline.stages.featurize import featurize as run
 
     table = run(export, out, _params(params_file, encoding, delimiter), as_of=as_of, snapshots=snapshots)
-    what = "snapshots" if snapshots else "tickets"
     typer.echo(f"{len(table)} {what} x {table.shape[1] - 2} columns -> {out}")
 
 
@@ -166,12 +189,14 @@ def train(
     encoding: str | None = ENCODING_OPTION,
     delimiter: str | None = DELIMITER_OPTION,
     params_file: Path = PARAMS_OPTION,
+    engine: Engine = ENGINE_OPTION,
+    scheduler: str | None = SCHEDULER_OPTION,
 ) -> None:
     """Train the bad-outcome risk model and the urgency model on the oldest tickets."""
     from pipeline.stages.train import train as run
 
     result = run(export, out, snapshots_file=snapshots, target=target,
-                 params=_params(params_file, encoding, delimiter))
+                 params=_params(params_file, encoding, delimiter), engine=engine.value, scheduler=scheduler)
     meta = result.model.meta
     counts = meta["counts"]
     typer.echo(
@@ -255,12 +280,15 @@ def score(
     encoding: str | None = ENCODING_OPTION,
     delimiter: str | None = DELIMITER_OPTION,
     params_file: Path = PARAMS_OPTION,
+    engine: Engine = ENGINE_OPTION,
+    scheduler: str | None = SCHEDULER_OPTION,
 ) -> None:
     """Rank open tickets by priority with reasons; write file, database and Zendesk payload."""
     from pipeline.stages.score import score as run
 
     run(export, out, model, model_uri, db, as_of, all_tickets, zendesk_payload, max_reject_rate,
-        _params(params_file, encoding, delimiter), echo=lambda line: typer.echo(line, err=line.startswith("  ")))
+        _params(params_file, encoding, delimiter), echo=lambda line: typer.echo(line, err=line.startswith("  ")),
+        engine=engine.value, scheduler=scheduler)
 
 
 @app.command()

@@ -371,6 +371,22 @@ class MonitorParams(Section):
     """How many features with the largest PSI the report lists."""
 
 
+class EngineParams(Section):
+    """``--engine dask``: how the export is split and, without ``--scheduler``, the local cluster's size."""
+
+    partitions: int = Field(0, ge=0)
+    """Pieces the export is split into by requester (0: one per ``tickets_per_partition`` tickets,
+    at least two per worker thread)."""
+    tickets_per_partition: int = Field(250_000, ge=1)
+    """With ``partitions: 0``: tickets per piece (a piece's tickets, events and features sit in one worker's memory)."""
+    workers: int = Field(0, ge=0)
+    """Worker processes of the local cluster started without ``--scheduler`` (0: one per CPU core)."""
+    threads_per_worker: int = Field(1, ge=1)
+    """Threads per local worker; LightGBM under Dask uses them for each fit."""
+    memory_per_worker_gb: float = Field(0.0, ge=0)
+    """Memory limit of each local worker, GB (0: the machine's memory shared evenly by the workers)."""
+
+
 class Params(Section):
     """Every tunable of the pipeline; each section is one ``params.yaml`` mapping."""
 
@@ -392,6 +408,7 @@ class Params(Section):
     zendesk: ZendeskParams = ZendeskParams()
     history: HistoryParams = HistoryParams()
     monitor: MonitorParams = MonitorParams()
+    engine: EngineParams = EngineParams()
 
     def sections(self, *names: str) -> dict:
         """Plain data of some sections (for a model's metadata and MLflow)."""

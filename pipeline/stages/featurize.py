@@ -29,6 +29,30 @@ def featurize(
     ``params.snapshots``, one row per (ticket, moment).
     """
     moment = parse_as_of(as_of)  # a wrong --as-of fails before the export is read
+    return _featurize(export_dir, out_file, params, moment, snapshots)
+
+
+def featurize_on_dask(
+    export_dir: str | Path,
+    out_dir: str | Path,
+    params: Params,
+    as_of: str | None = None,
+    snapshots: bool = False,
+    scheduler: str | None = None,
+):
+    """:func:`featurize` by the Dask engine: the same rows and values, written as a Parquet
+    directory ``out_dir`` (one part file per piece of the export); returns what was written."""
+    from pipeline.distributed.cluster import dask_client
+    from pipeline.distributed.featurize import featurize_dask
+    from pipeline.distributed.partition import read_export
+
+    moment = parse_as_of(as_of)
+    with dask_client(params.engine, scheduler) as client:
+        export = read_export(client, str(export_dir), params.engine, as_of=moment)
+        return featurize_dask(client, export, params, out_dir, as_of=moment, snapshots=snapshots)
+
+
+def _featurize(export_dir, out_file, params: Params, moment: pd.Timestamp | None, snapshots: bool) -> pd.DataFrame:
     export = load_export(export_dir, params.ingest, as_of=moment)
     hours = BusinessHours.from_params(params.business_hours)
     if snapshots:

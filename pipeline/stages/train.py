@@ -42,7 +42,9 @@ from models.store import (
 from models.target import Target
 from models.text_model import TEXT_MODEL_FILES, TEXT_SCORE_COLUMNS, fit_text_scores, has_text
 from models.training import (
+    LOCAL,
     URGENCY_EXCLUDED,
+    BoosterFitter,
     RiskFit,
     best_iteration,
     check_eligibility,
@@ -73,14 +75,28 @@ def train(
     target: str | None = None,
     params: Params | None = None,
     echo: Callable[[str], None] = print,
+    engine: str = "pandas",
+    scheduler: str | None = None,
 ) -> TrainResult:
     """Train both models on ``export_dir`` and save them to ``model_dir``.
 
     ``snapshots_file``: the `featurize --snapshots` output to reuse (else built here).
     ``target``: ``COLUMN=BAD_VALUE`` overriding ``params.target``. ``echo`` gets one line
-    per optional part not trained (urgency model, text scores) and why.
+    per optional part not trained (urgency model, text scores) and why. ``engine="dask"``:
+    the risk boosters are grown by lightgbm.dask on the cluster at ``scheduler`` (default:
+    a local one); the model directory is the same.
     """
     params = params or Params()
+    if engine == "dask":
+        from pipeline.distributed.cluster import dask_client
+        from pipeline.distributed.train import DaskFitter
+
+        with dask_client(params.engine, scheduler) as client:
+            return _train(export_dir, model_dir, snapshots_file, target, params, echo, DaskFitter(client))
+    return _train(export_dir, model_dir, snapshots_file, target, params, echo, LOCAL)
+
+
+def _train(export_dir, model_dir, snapshots_file, target, params: Params, echo, fitter: BoosterFitter) -> TrainResult:
     chosen = Target.parse(target) if target else Target.from_params(params.target)
     chosen = chosen.with_unlabel([window.model_dump() for window in params.target.unlabel])
     export = load_export(export_dir, params.ingest)
@@ -120,7 +136,7 @@ def train(
     risk_matrix = prepare_matrix(risk, risk_features, levels)
     risk_columns = (risk["label"].to_numpy(), risk["weight"].to_numpy(), risk["period"].to_numpy(),
                     risk["ticket_id"].to_numpy())
-    held_out_fit = fit_risk(risk_matrix, *risk_columns, params.risk_model)
+    held_out_fit = fit_risk(risk_matrix, *risk_columns, params.risk_model, fitter)
 
     held_out_urgency = urgency_matrix = None
     no_urgency = urgency_skip_reason(urgency)
@@ -138,7 +154,7 @@ def train(
     refit = params.train.refit_on_all_labels
     risk_fit, urgency_booster, held_out = held_out_fit, held_out_urgency, None
     if refit:
-        risk_fit = refit_risk(risk_matrix, *risk_columns, params.risk_model, held_out_fit.best_iteration)
+        risk_fit = refit_risk(risk_matrix, *risk_columns, params.risk_model, held_out_fit.best_iteration, fitter)
         if held_out_urgency is not None:
             urgency_booster = refit_urgency(urgency_matrix, urgency["urgency"].to_numpy(), params.urgency_model,
                                             best_iteration(held_out_urgency))

@@ -1,0 +1,57 @@
+"""Where the Dask engine runs: a cluster at ``--scheduler ADDRESS``, or a local one sized by params ``engine``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from pipeline.core.errors import UserError
+from pipeline.core.params import EngineParams
+
+# Every listener of a local cluster stays on this machine: nothing is reachable from the network.
+LOOPBACK = "127.0.0.1"
+
+
+def local_cluster_size(engine: EngineParams) -> tuple[int, int, int]:
+    """(workers, threads per worker, memory limit per worker in bytes) of a local cluster."""
+    import psutil  # a dependency of distributed
+
+    workers = engine.workers or os.cpu_count() or 1
+    memory = (int(engine.memory_per_worker_gb * 1e9) if engine.memory_per_worker_gb
+              else psutil.virtual_memory().total // workers)
+    return workers, engine.threads_per_worker, memory
+
+
+@contextmanager
+def dask_client(engine: EngineParams, scheduler: str | None = None) -> Iterator:
+    """A ``distributed.Client`` for the run, closed (and a local cluster shut down) on exit.
+
+    ``scheduler``: a running scheduler's address (``tcp://host:8786``); None starts a
+    ``LocalCluster`` on loopback with the dashboard on a free loopback port.
+    """
+    # LightGBM's OpenMP threads spin while waiting by default; on workers sharing cores the
+    # spinning made one fit take anywhere from 3 to 49 s. Set before the workers start
+    # (they inherit the environment); a user's own setting wins.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from dask.distributed import Client, LocalCluster
+
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout="30s")
+        except (OSError, TimeoutError) as exc:
+            raise UserError(f"--scheduler {scheduler}: cannot reach the Dask scheduler ({exc})") from None
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    workers, threads, memory = local_cluster_size(engine)
+    with LocalCluster(n_workers=workers, threads_per_worker=threads, memory_limit=memory, host=LOOPBACK,
+                      dashboard_address=f"{LOOPBACK}:0", processes=True) as cluster, Client(cluster) as client:
+        yield client
+
+
+def worker_threads(client) -> int:
+    """Threads over all workers of the cluster (at least 1)."""
+    return max(sum(client.nthreads().values()), 1)

@@ -89,29 +89,49 @@ def score_tickets(
     if shown.any():
         contributions[shown] = risk_contributions(model, now[shown], risk_matrix[shown]).to_numpy()
     contributions = pd.DataFrame(contributions, index=now.index, columns=risk_matrix.columns)
+    return queue_table(
+        model, params, as_of, now, contributions, ticket_id=chosen["ticket_id"].to_numpy(dtype=object), p_bad=p_bad,
+        urgency=urgency, p_urgent=p_urgent, priority_score=priority_score, rank=rank, tier=tier,
+        group=chosen["group"].to_numpy(dtype=object), assignee=chosen["assignee"].to_numpy(dtype=object),
+        current_wait_minutes=now["current_wait_minutes"].to_numpy(),
+    )
+
+
+def queue_table(
+    model: TriageModel, params: Params, scored_at: pd.Timestamp, now: pd.DataFrame, contributions: pd.DataFrame, *,
+    ticket_id: np.ndarray, p_bad: np.ndarray, urgency: np.ndarray | None, p_urgent: np.ndarray | None,
+    priority_score: np.ndarray, rank: np.ndarray, tier: np.ndarray, group: np.ndarray, assignee: np.ndarray,
+    current_wait_minutes: np.ndarray,
+) -> pd.DataFrame:
+    """The reasons and the queue (:data:`SCORE_COLUMNS` + extras) sorted by rank, whichever engine scored.
+
+    ``now``/``contributions``: tonight's feature rows and risk contributions, one per ticket in
+    the order of the other arrays (contributions may be zero below ``reasons.lowest_tier``);
+    ``urgency``/``p_urgent``: None for a model trained without an urgency model.
+    """
     # The reasons compare each ticket with all of tonight's scored tickets (the rows of `now`).
     reasons = top_reasons(
         contributions, now, params.reasons.max_reasons, params.reasons.min_contribution,
         tier=tier, lowest_tier=params.reasons.lowest_tier, language=params.reasons.language,
         catalogue=reason_catalogue(model.meta.get("attributes", {})),
     )
-
+    n = len(ticket_id)
     scored = pd.DataFrame(
         {
-            "ticket_id": chosen["ticket_id"].to_numpy(dtype=object),
+            "ticket_id": np.asarray(ticket_id, dtype=object),
             "p_bad": np.round(p_bad, 4),
             "risk": np.rint(100 * p_bad).astype("int64"),
-            "urgency": urgency if urgency is not None else np.full(len(chosen), None, dtype=object),
-            "p_urgent": np.round(p_urgent, 4) if p_urgent is not None else np.full(len(chosen), np.nan),
+            "urgency": urgency if urgency is not None else np.full(n, None, dtype=object),
+            "p_urgent": np.round(p_urgent, 4) if p_urgent is not None else np.full(n, np.nan),
             "priority_score": priority_score,
             "rank": rank,
             "tier": tier,
             "reasons": reasons.to_numpy(dtype=object),
             "model_version": model.version,
-            "scored_at": as_of.isoformat(),
-            "group": chosen["group"].to_numpy(dtype=object),
-            "assignee": chosen["assignee"].to_numpy(dtype=object),
-            "current_wait_minutes": np.round(now["current_wait_minutes"].to_numpy(), 1),
+            "scored_at": scored_at.isoformat(),
+            "group": group,
+            "assignee": assignee,
+            "current_wait_minutes": np.round(current_wait_minutes, 1),
             "target": model.target,
         }
     )

@@ -28,8 +28,8 @@ from features.calendar import BusinessHours
 from features.conversation import build_timeline
 from features.snapshots import opening_moments
 from models.policy import PriorityPolicy, rank_queue, sla_urgency
-from models.reasons import TIER_ORDER, reason_catalogue, tier_rank, top_reasons
-from models.scoring import empty_queue, risk_contributions
+from models.reasons import TIER_ORDER, tier_rank
+from models.scoring import empty_queue, queue_table, risk_contributions
 from models.store import URGENCY_LEVELS, TriageModel
 from pipeline.core import contract
 from pipeline.core.params import Params
@@ -104,29 +104,14 @@ def score_dask(client, export: PartitionedExport, model: TriageModel, params: Pa
                             for i, p in enumerate(predicted)], sync=True)
     now = pd.concat([p[0] for p in parts if p is not None], ignore_index=True)
     contributions = pd.concat([p[1] for p in parts if p is not None], ignore_index=True)
-    reasons = top_reasons(
-        contributions, now, params.reasons.max_reasons, params.reasons.min_contribution,
-        tier=tier, lowest_tier=params.reasons.lowest_tier, language=params.reasons.language,
-        catalogue=reason_catalogue(model.meta.get("attributes", {})),
+    return queue_table(
+        model, params, moment, now, contributions, ticket_id=summary["ticket_id"].to_numpy(dtype=object),
+        p_bad=summary["p_bad"].to_numpy(), urgency=summary["urgency"].to_numpy(dtype=object),
+        p_urgent=summary["p_urgent"].to_numpy(dtype="float64"), priority_score=summary["priority_score"].to_numpy(),
+        rank=rank, tier=tier, group=summary["group"].to_numpy(dtype=object),
+        assignee=summary["assignee"].to_numpy(dtype=object),
+        current_wait_minutes=summary["current_wait_minutes"].to_numpy(),
     )
-    scored = pd.DataFrame({
-        "ticket_id": summary["ticket_id"].to_numpy(dtype=object),
-        "p_bad": np.round(summary["p_bad"].to_numpy(), 4),
-        "risk": np.rint(100 * summary["p_bad"].to_numpy()).astype("int64"),
-        "urgency": summary["urgency"].to_numpy(dtype=object),
-        "p_urgent": np.round(summary["p_urgent"].to_numpy(dtype="float64"), 4),
-        "priority_score": summary["priority_score"].to_numpy(),
-        "rank": rank,
-        "tier": tier,
-        "reasons": reasons.to_numpy(dtype=object),
-        "model_version": model.version,
-        "scored_at": moment.isoformat(),
-        "group": summary["group"].to_numpy(dtype=object),
-        "assignee": summary["assignee"].to_numpy(dtype=object),
-        "current_wait_minutes": np.round(summary["current_wait_minutes"].to_numpy(), 1),
-        "target": model.target,
-    })
-    return scored.sort_values("rank", kind="stable").reset_index(drop=True)
 
 
 def _queries(piece: _Piece | None) -> pd.DataFrame | None:

@@ -68,14 +68,7 @@ def score_tickets(
     # One risk matrix for the predictions and the reasons' contributions.
     risk_matrix = model.risk_matrix(now)
     p_bad = model.calibrator.predict(model.risk_booster.predict(risk_matrix, raw_score=True))  # = predict_risk
-    if opening is not None:
-        urgency_probability = model.predict_urgency(opening).to_numpy()
-        urgency = np.asarray(URGENCY_LEVELS, dtype=object)[urgency_probability.argmax(axis=1)]
-        p_urgent = urgency_probability[:, URGENCY_LEVELS.index("high"):].sum(axis=1)
-    else:
-        # Trained without an urgency model (priorities never varied): no prediction, and the
-        # policy ranks on risk and SLA pressure alone (models/policy.py).
-        urgency, p_urgent = None, None
+    urgency, p_urgent = predicted_urgency(model, opening)
     target_urgency = sla_urgency(urgency, chosen["priority"].to_numpy(dtype=object))
     wait = now["current_wait_minutes"].to_numpy()
     sla_pressure = policy.sla_pressure(wait, target_urgency)
@@ -95,6 +88,19 @@ def score_tickets(
         group=chosen["group"].to_numpy(dtype=object), assignee=chosen["assignee"].to_numpy(dtype=object),
         current_wait_minutes=now["current_wait_minutes"].to_numpy(),
     )
+
+
+def predicted_urgency(model: TriageModel, opening: pd.DataFrame | None) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The urgency level and P(high or urgent) per ticket from its opening features.
+
+    (None, None) for a model trained without an urgency model (priorities never varied): the
+    policy then ranks on risk and SLA pressure alone (models/policy.py).
+    """
+    if opening is None:
+        return None, None
+    probability = model.predict_urgency(opening).to_numpy()
+    urgency = np.asarray(URGENCY_LEVELS, dtype=object)[probability.argmax(axis=1)]
+    return urgency, probability[:, URGENCY_LEVELS.index("high"):].sum(axis=1)
 
 
 def queue_table(

@@ -29,8 +29,8 @@ from features.conversation import build_timeline
 from features.snapshots import opening_moments
 from models.policy import PriorityPolicy, rank_queue, sla_urgency
 from models.reasons import TIER_ORDER, tier_rank
-from models.scoring import empty_queue, queue_table, risk_contributions
-from models.store import URGENCY_LEVELS, TriageModel
+from models.scoring import empty_queue, predicted_urgency, queue_table, risk_contributions
+from models.store import TriageModel
 from pipeline.core import contract
 from pipeline.core.params import Params
 from pipeline.distributed.featurize import cross_ticket_blocks, with_cross_ticket
@@ -153,12 +153,7 @@ def _predict(piece: _Piece | None, cross: pd.DataFrame, model: TriageModel, para
         now, opening = (model.text_model.add_scores_to([now, opening]) if opening is not None
                         else (model.text_model.add_scores(now), None))
     p_bad = model.predict_risk(now)
-    if opening is not None:
-        urgency_probability = model.predict_urgency(opening).to_numpy()
-        urgency = np.asarray(URGENCY_LEVELS, dtype=object)[urgency_probability.argmax(axis=1)]
-        p_urgent = urgency_probability[:, URGENCY_LEVELS.index("high"):].sum(axis=1)
-    else:
-        urgency, p_urgent = None, None
+    urgency, p_urgent = predicted_urgency(model, opening)
     chosen = piece.chosen
     policy = PriorityPolicy.from_params(params.policy)
     target_urgency = sla_urgency(urgency, chosen["priority"].to_numpy(dtype=object))

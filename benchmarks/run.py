@@ -31,6 +31,7 @@ if sys.path and Path(sys.path[0] or ".").resolve() == _HERE:
 elif str(_HERE.parent) not in sys.path:
     sys.path.insert(0, str(_HERE.parent))
 
+from benchmarks.growth import growth_markdown, write_plot
 from benchmarks.measure import child_main
 from benchmarks.profiling import PROFILERS
 from benchmarks.report import (
@@ -74,6 +75,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--profiler", choices=PROFILERS, default=PROFILERS[0],
                         help="Profiler for --profile (default: %(default)s; cprofile gives call counts).")
     parser.add_argument("--markdown", action="store_true", help="Print --out as Markdown and exit.")
+    parser.add_argument("--growth", action="store_true",
+                        help="Draw the growth curve of --out (benchmarks/growth.png), print it as Markdown, exit.")
     parser.add_argument("--merge", action="store_true",
                         help="Keep the runs already in --out; re-measured (stage, tickets) pairs replace old ones.")
     # Internal: the parent runs each stage as `run.py --child STAGE ...`.
@@ -93,6 +96,11 @@ def main(argv: list[str] | None = None) -> int:
         return child_main(options)
     if options.markdown:
         print(markdown_report(read_results(options.out)), end="")
+        return 0
+    if options.growth:
+        runs = read_results(options.out)["runs"]
+        print(growth_markdown(runs), end="")
+        print(f"\nwrote {write_plot(runs)}")
         return 0
     try:  # fail here in one line, not once per stage after the exports were generated
         load_params(options.params)

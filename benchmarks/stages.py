@@ -49,11 +49,15 @@ def _canonical_rows(paths: Paths) -> dict[str, int]:
 
 def run_generate(paths: Paths, params: Params, options: argparse.Namespace, timer: Timer) -> dict:
     from benchmarks import attributes
+    from benchmarks.chunked import generate_chunked, is_chunked
     from pipeline.core.io import write_export, write_table
     from pipeline.sources.simulator import simulate
 
     if paths.export_tmp.exists():
         shutil.rmtree(paths.export_tmp)
+    if is_chunked(paths.size):  # simulated and validated chunk by chunk: one chunk in memory at a time
+        counts = timer(lambda: generate_chunked(paths, paths.seed))
+        return {**counts, "attributes_version": attributes.VERSION}
 
     def generate():  # simulate_export, with the benchmark's six extra attributes in the events
         simulation = simulate(paths.size, paths.seed)
@@ -282,7 +286,7 @@ def run_featurize_dask(paths: Paths, params: Params, options: argparse.Namespace
     from pipeline.distributed.featurize import featurize_dask
     from pipeline.distributed.partition import read_export
 
-    out = paths.work / "dask" / f"{paths.key}-features.parquet"
+    out = paths.dask_output("features")
 
     def work(client):
         export = read_export(client, str(paths.canonical), params.engine)
@@ -297,7 +301,7 @@ def run_snapshots_dask(paths: Paths, params: Params, options: argparse.Namespace
     from pipeline.distributed.featurize import featurize_dask
     from pipeline.distributed.partition import read_export
 
-    out = paths.work / "dask" / f"{paths.key}-snapshots.parquet"
+    out = paths.dask_output("snapshots")
 
     def work(client):
         export = read_export(client, str(paths.canonical), params.engine)
@@ -308,15 +312,14 @@ def run_snapshots_dask(paths: Paths, params: Params, options: argparse.Namespace
 
 
 def run_train_dask(paths: Paths, params: Params, options: argparse.Namespace, timer: Timer) -> dict:
-    """``train`` with the risk boosters grown by lightgbm.dask (same snapshots as ``train``)."""
-    from pipeline.distributed.train import DaskFitter
-    from pipeline.stages.train import _train
+    """``train --engine dask`` on the snapshots ``snapshots_dask`` wrote (the Dask engine end to end)."""
+    from pipeline.stages.train import train_on_cluster
 
-    if not paths.snapshots.is_file():
-        raise SystemExit(f"{paths.snapshots}: no snapshots; run the snapshots stage first")
-    model_dir = paths.work / "dask" / f"{paths.key}-model"
-    result, details = _on_local_cluster(params, timer, lambda client: _train(
-        paths.canonical, model_dir, paths.snapshots, None, params, print, DaskFitter(client)))
+    snapshots = paths.dask_output("snapshots")
+    if not snapshots.exists():
+        raise SystemExit(f"{snapshots}: no snapshots; run the snapshots_dask stage first")
+    result, details = _on_local_cluster(params, timer, lambda client: train_on_cluster(
+        client, paths.canonical, paths.dask_output("model"), snapshots, None, params, print))
     meta = result.model.meta
     return {
         **_canonical_rows(paths), "rows": result.risk_rows,

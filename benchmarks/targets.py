@@ -29,13 +29,16 @@ TARGETS = (
     Target("featurize_1m_attributes", "featurize 1 M tickets with 10 attributes within 1.5x of 20.6 s (30.9 s) "
            "and 1.5x of its 3,967 MB peak (5,950 MB)",
            stage="featurize", tickets=1_000_000, max_seconds=30.9, max_peak_mb=5950.0),
-    Target("score_100k_open", "score 100 k open tickets (with their events) end to end in under 10 s "
+    # Issue 13 tightened the earlier targets (score 10 s, snapshots 2 min, fast path 20x) and added train.
+    Target("score_100k_open", "score 100 k open tickets (with their events) end to end in at most 5 s "
            "(measured as score_all on the 100k export: every ticket scored as if open)",
-           stage="score_all", tickets=100_000, max_seconds=10.0),
-    Target("snapshots_1m", "build training snapshots for 1 M tickets in under 2 min",
-           stage="snapshots", tickets=1_000_000, max_seconds=120.0),
-    Target("reference_speedup", "fast path at least 20x the reference implementation (identical inputs)",
-           min_ratio=20.0),
+           stage="score_all", tickets=100_000, max_seconds=5.0),
+    Target("snapshots_1m", "build training snapshots for 1 M tickets in at most 60 s",
+           stage="snapshots", tickets=1_000_000, max_seconds=60.0),
+    Target("train_1m", "train at 1 M tickets (held-out fits and the production refit) in at most 150 s, "
+           "peak memory at most 8 GB", stage="train", tickets=1_000_000, max_seconds=150.0, max_peak_mb=8192.0),
+    Target("reference_speedup", "fast path at least 25x the reference implementation (identical inputs)",
+           min_ratio=25.0),
     # Issue 13: Parquet stays typed through validation.
     Target("validate_1m", "validate 1 M tickets in under 10 s, peak memory under 2.5 GB",
            stage="validate", tickets=1_000_000, max_seconds=10.0, max_peak_mb=2560.0),
@@ -43,6 +46,13 @@ TARGETS = (
     Target("featurize_raw_vs_polars_1m", "featurize 1 M tickets from the raw Parquet export (validate + features) "
            "within 1.5x of the Polars anchor on the same export in the same run",
            stage="featurize_raw", tickets=1_000_000, anchor_stage="anchor_polars", max_ratio=1.5),
+    # Issue 13: the Dask engine past one machine's memory; no time limit, met when it ran to the end.
+    Target("featurize_dask_3m", "featurize (as of the export) 3 M tickets / 40 M+ events with the Dask engine",
+           stage="featurize_dask", tickets=3_000_000),
+    Target("snapshots_dask_3m", "training snapshots of 3 M tickets / 40 M+ events with the Dask engine",
+           stage="snapshots_dask", tickets=3_000_000),
+    Target("train_dask_3m", "train at 3 M tickets / 40 M+ events with the Dask engine (lightgbm.dask)",
+           stage="train_dask", tickets=3_000_000),
 )
 
 
@@ -68,7 +78,7 @@ def evaluate_targets(runs: list[dict], reference: dict | None) -> list[dict]:
             else:
                 entry.update({"measured_seconds": run["seconds"], "measured_peak_mb": run["peak_mb"],
                               "events": run["events"]})
-                met = run["seconds"] <= target.max_seconds
+                met = target.max_seconds is None or run["seconds"] <= target.max_seconds
                 if target.max_peak_mb is not None:
                     met = met and run["peak_mb"] <= target.max_peak_mb
                 entry["met"] = met

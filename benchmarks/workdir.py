@@ -50,12 +50,21 @@ class Paths:
         return self.work / "canonical" / self.key
 
     @property
+    def canonical_tmp(self) -> Path:
+        """Where a chunked export's canonical tables are made (see :mod:`benchmarks.chunked`)."""
+        return self.work / "canonical" / f".{self.key}.tmp"
+
+    @property
     def snapshots(self) -> Path:
         return self.work / "snapshots" / f"{self.key}.parquet"
 
     @property
     def model(self) -> Path:
         return self.work / "models" / self.key
+
+    def dask_output(self, what: str) -> Path:
+        """The Dask stages' outputs: ``features`` / ``snapshots`` (Parquet directories), ``model``."""
+        return self.work / "dask" / f"{self.key}-{what}{'' if what == 'model' else '.parquet'}"
 
     def scored(self, all_tickets: bool) -> Path:
         return self.work / "scored" / f"{self.key}-{'all' if all_tickets else 'open'}.parquet"
@@ -76,4 +85,5 @@ class Paths:
             "validate": self.canonical / "canonical.json",
             "snapshots": self.snapshots,
             "train": self.model / "model.json",
+            "snapshots_dask": self.dask_output("snapshots"),
         }[stage]

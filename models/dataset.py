@@ -58,6 +58,33 @@ def build_training_data(
     if snapshots is None:
         snapshots = snapshot_features(tickets, events, params.snapshots, hours, timeline,
                                       outcome_is_rating=target.outcome_is_rating)
+    opening = opening_moments(urgency_tickets(tickets), latest_timestamp(tickets, events),
+                              params.snapshots.opening_window_minutes)
+    return label_training_rows(tickets, target, params, snapshots, features_from_timeline(tickets, timeline, opening),
+                               boundaries)
+
+
+def urgency_tickets(tickets: pd.DataFrame) -> pd.DataFrame:
+    """The tickets the urgency model learns from: solved, with a final priority of :data:`URGENCY_LEVELS`."""
+    has_urgency = tickets["status"].isin(contract.DONE_STATUSES) & tickets["priority"].astype(object).isin(URGENCY_LEVELS)
+    return tickets[has_urgency.to_numpy()]
+
+
+def label_training_rows(
+    tickets: pd.DataFrame,
+    target: Target,
+    params: Params,
+    snapshots: pd.DataFrame,
+    opening: pd.DataFrame,
+    boundaries: dict[str, pd.Timestamp] | None = None,
+) -> TrainingData:
+    """Join already computed features with labels, periods and weights (no event is read).
+
+    ``snapshots``: snapshot features (rows of unlabelled tickets are dropped); ``opening``:
+    the features of :func:`urgency_tickets` at their opening moment. What
+    :func:`build_training_data` does once it has the features, and what an engine that
+    computes the features elsewhere (``--engine dask``) calls with them.
+    """
     missing = [c for c in (*FEATURE_NAMES, OPENING_TEXT) if c not in snapshots.columns]
     if missing:
         raise ExportError(
@@ -67,7 +94,8 @@ def build_training_data(
 
     labels = target.labels(tickets)
     by_ticket = pd.DataFrame(
-        {"label": labels.to_numpy(), "created_at": tickets["created_at"].to_numpy()},
+        {"label": labels.to_numpy(), "created_at": tickets["created_at"].to_numpy(),
+         "priority": tickets["priority"].to_numpy(dtype=object)},
         index=pd.Index(tickets["ticket_id"].to_numpy(dtype=object), name="ticket_id"),
     )
     if boundaries is None:
@@ -78,14 +106,10 @@ def build_training_data(
     risk = risk[risk["label"].notna()].reset_index(drop=True)
     risk["weight"] = per_ticket_weights(risk["ticket_id"])
 
-    window = params.snapshots.opening_window_minutes
-    final_priority = tickets["priority"].astype(object)
-    has_urgency = tickets["status"].isin(contract.DONE_STATUSES) & final_priority.isin(URGENCY_LEVELS)
-    done = tickets[has_urgency.to_numpy()]
-    opening = opening_moments(done, latest_timestamp(tickets, events), window)
-    urgency = features_from_timeline(tickets, timeline, opening)
-    urgency["urgency"] = done["priority"].to_numpy(dtype=object)
-    urgency["period"] = by_ticket.loc[urgency["ticket_id"], "period"].to_numpy()
+    urgency = opening.reset_index(drop=True)
+    final = by_ticket.loc[urgency["ticket_id"].to_numpy(dtype=object)]
+    urgency["urgency"] = final["priority"].to_numpy(dtype=object)
+    urgency["period"] = final["period"].to_numpy()
     return TrainingData(risk=risk, urgency=urgency, boundaries=boundaries)
 
 

@@ -28,7 +28,8 @@ import pandas as pd
 from features.build import CROSS_TICKET_FEATURES, OPENING_TEXT, cross_ticket_features, features_from_timeline
 from features.calendar import BusinessHours
 from features.conversation import build_timeline
-from features.snapshots import resolve_moments, snapshot_moments
+from features.snapshots import opening_moments, resolve_moments, snapshot_moments
+from models.dataset import urgency_tickets
 from pipeline.core import contract
 from pipeline.core.params import Params, SnapshotsParams
 from pipeline.distributed.partition import PartitionedExport, piece_tables
@@ -60,11 +61,38 @@ def featurize_dask(
     """
     import dask
 
+    pieces = feature_pieces(client, export, params, as_of, "snapshots" if snapshots else "as_of")
+    out_dir = Path(out_dir)
+    staging = out_dir.with_name(f".{out_dir.name}.{uuid.uuid4().hex[:8]}.tmp")
+    staging.mkdir(parents=True)
+    try:
+        written = client.compute([dask.delayed(_write_piece)(p, str(staging / PART_FILE.format(i)))
+                                  for i, p in enumerate(pieces)], sync=True)
+        _replace(staging, out_dir)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    columns = next((tuple(c) for n, c in written if n), tuple(written[0][1]))
+    return DaskFeatures(out_dir=out_dir, rows=sum(n for n, _ in written), parts=len(written), columns=columns)
+
+
+def feature_pieces(client, export: PartitionedExport, params: Params, as_of: pd.Timestamp | None = None,
+                   queries: str = "as_of") -> list:
+    """Per piece, a persisted (future) feature frame, or None for a piece without query rows.
+
+    ``queries``: ``as_of`` (every ticket at ``as_of``, default the export's end), ``snapshots``
+    (the training snapshot moments) or ``opening`` (the urgency model's rows: each solved
+    ticket with a final priority at its opening moment, as ``models.dataset`` picks them).
+    Every frame has the whole export's categorical levels and columns.
+    """
+    import dask
+
     hours = BusinessHours.from_params(params.business_hours)
     settings = _PieceSettings(
         hours=hours, static=tuple(params.attributes.static), prior=params.team_record.prior_ratings,
         as_of=as_of if as_of is not None else export.export_at, export_at=export.export_at,
-        moments=_global_moments(params, export) if snapshots else None, snapshots=params.snapshots,
+        moments=_global_moments(params, export) if queries == "snapshots" else None, snapshots=params.snapshots,
+        opening=queries == "opening",
     )
     tickets = export.tickets.to_delayed()
     events = export.events.to_delayed()
@@ -76,22 +104,8 @@ def featurize_dask(
     # The whole export's levels of each categorical column, and its attribute columns.
     schemas = client.compute([dask.delayed(_levels)(p) for p in partial], sync=True)
     levels = _union_levels(schemas)
-
-    out_dir = Path(out_dir)
-    staging = out_dir.with_name(f".{out_dir.name}.{uuid.uuid4().hex[:8]}.tmp")
-    staging.mkdir(parents=True)
-    try:
-        # Step 3: fill in, fix the levels, write one part per piece.
-        written = client.compute([
-            dask.delayed(_finish_piece)(p, b, levels, str(staging / PART_FILE.format(i)))
-            for i, (p, b) in enumerate(zip(partial, blocks))
-        ], sync=True)
-        _replace(staging, out_dir)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
-    columns = next((tuple(c) for n, c in written if n), tuple(written[0][1]))
-    return DaskFeatures(out_dir=out_dir, rows=sum(n for n, _ in written), parts=len(written), columns=columns)
+    # Step 3: fill in, fix the levels.
+    return client.persist([dask.delayed(_finish_piece)(p, b, levels) for p, b in zip(partial, blocks)])
 
 
 def cross_ticket_blocks(client, export: PartitionedExport, partial: list, params: Params) -> list:
@@ -136,6 +150,7 @@ class _PieceSettings:
     export_at: pd.Timestamp
     moments: tuple[str, ...] | None  # snapshot mode: the moments, resolved on the whole export
     snapshots: SnapshotsParams
+    opening: bool = False  # opening mode: the urgency model's rows
 
 
 def _global_moments(params: Params, export: PartitionedExport) -> tuple[str, ...]:
@@ -154,7 +169,12 @@ def _piece_features(tickets: pd.DataFrame, events: pd.DataFrame, settings: _Piec
     if not len(tickets):
         return None
     timeline = build_timeline(tickets, events, settings.hours, settings.static, settings.prior)
-    if settings.moments is None:
+    if settings.opening:
+        queries = opening_moments(urgency_tickets(tickets), settings.export_at,
+                                  settings.snapshots.opening_window_minutes)
+        if not len(queries):
+            return None
+    elif settings.moments is None:
         queries = settings.as_of
     else:
         snapshots = settings.snapshots
@@ -206,10 +226,10 @@ def _union_levels(schemas: list[dict[str, list]]) -> dict[str, list]:
     return {name: sorted({level for schema in schemas for level in schema.get(name, ())}) for name in names}
 
 
-def _finish_piece(features: pd.DataFrame | None, cross: pd.DataFrame, levels: dict[str, list], path: str):
-    """Fill in the cross-ticket columns, set the export's levels, write the part; (rows, columns)."""
+def _finish_piece(features: pd.DataFrame | None, cross: pd.DataFrame, levels: dict[str, list]) -> pd.DataFrame | None:
+    """Fill in the cross-ticket columns and set the export's levels and attribute columns."""
     if features is None:
-        return 0, []
+        return None
     features = with_cross_ticket(features, cross)
     attributes = [n for n in levels if n.startswith(contract.ATTRIBUTE_PREFIX)]
     for name, names in levels.items():
@@ -217,7 +237,13 @@ def _finish_piece(features: pd.DataFrame | None, cross: pd.DataFrame, levels: di
         features[name] = pd.Categorical(values.astype(object), categories=names)
     # The attribute columns of the whole export, in its (sorted) order, before the opening text.
     leading = [c for c in features.columns if not c.startswith(contract.ATTRIBUTE_PREFIX) and c != OPENING_TEXT]
-    features = features[leading + sorted(attributes) + [OPENING_TEXT]]
+    return features[leading + sorted(attributes) + [OPENING_TEXT]]
+
+
+def _write_piece(features: pd.DataFrame | None, path: str):
+    """One part file; (rows, columns)."""
+    if features is None:
+        return 0, []
     features.to_parquet(path, index=False)
     return len(features), list(features.columns)
 

@@ -7,22 +7,106 @@ builds histograms on its share, and LightGBM's own network joins them. The boost
 returns is a plain ``lightgbm.Booster`` (``booster_``): the model directory is the same
 and loads and scores without Dask.
 
-What stays on the client (documented in the README): the training rows are assembled
-there (labels, periods, weights, the attribute plan, the text scores), the calibrator
-is fitted there on the predictions, and the urgency model (4 classes, one opening row
-per solved ticket: a small fraction of the risk rows) is fitted there with ``lgb.train``.
+The features are computed on the workers (:func:`training_rows`): the snapshot rows of
+labelled tickets and the urgency model's opening rows are the only feature rows that
+come to the client, with the tickets table (labels, periods, final priorities); the
+events never do. What stays on the client (documented in the README): the training rows
+are assembled there (labels, periods, weights, the attribute plan, the text scores),
+the calibrator is fitted there on the predictions, and the urgency model (4 classes,
+one opening row per solved ticket) is fitted there with ``lgb.train``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import warnings
+from pathlib import Path
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from models.dataset import TrainingData, label_training_rows
+from models.store import data_fingerprint
+from models.target import Target
+from pipeline.core.errors import UserError
+from pipeline.core.params import Params
+from pipeline.distributed.featurize import feature_pieces
+from pipeline.distributed.partition import ROW, PartitionedExport, piece_tables, read_export
+
 # Parameters the Dask estimator owns or that make no sense across workers.
 _ESTIMATOR_OWNED = ("objective", "num_class", "verbosity", "num_threads", "n_jobs")
+
+
+def training_rows(client, export_dir: str, snapshots: str | Path | None, target: Target,
+                  params: Params) -> tuple[pd.DataFrame, TrainingData, str]:
+    """(tickets, training rows, data fingerprint) of a validated export, its features made on the workers.
+
+    ``snapshots``: a `featurize --snapshots` output (a Parquet file or a directory of parts,
+    e.g. written by ``--engine dask``), read on the workers; else the snapshot rows are
+    computed there. Either way only the rows of labelled tickets are gathered. The rows are
+    put in the export's ticket order (then moment), so a run does not depend on which
+    piece finished first. The fingerprint is ``dask:`` and a hash of the pieces' own
+    fingerprints (it depends on the number of pieces, unlike the one-machine one).
+    """
+    import dask
+
+    export = read_export(client, export_dir, params.engine)
+    tickets = export.tickets.compute().sort_values(ROW, kind="stable").drop(columns=[ROW]).reset_index(drop=True)
+    labelled = tickets.loc[target.labels(tickets).notna().to_numpy(), "ticket_id"].to_numpy(dtype=object)
+    keep = dask.delayed(pd.Index(labelled), pure=True)
+    if snapshots is not None:
+        pieces = _read_snapshots(snapshots).to_delayed()
+    else:
+        pieces = feature_pieces(client, export, params, queries="snapshots")
+    risk_parts = client.compute([dask.delayed(_labelled_rows)(p, keep) for p in pieces], sync=True)
+    opening_parts = client.compute(feature_pieces(client, export, params, queries="opening"), sync=True)
+    fingerprint = _fingerprint(client, export)
+    del export, pieces  # the pieces leave the workers' memory before the boosters are grown
+    order = pd.Series(np.arange(len(tickets)), index=pd.Index(tickets["ticket_id"].to_numpy(dtype=object)))
+    risk = _in_ticket_order(risk_parts, order, ["as_of"])
+    opening = _in_ticket_order(opening_parts, order, [])
+    return tickets, label_training_rows(tickets, target, params, risk, opening), fingerprint
+
+
+def _read_snapshots(path: str | Path):
+    import dask.dataframe as dd
+
+    try:
+        return dd.read_parquet(str(path))
+    except (FileNotFoundError, OSError, ValueError) as exc:
+        raise UserError(f"--snapshots {path}: cannot read the snapshot features ({' '.join(str(exc).split())[:200]}); "
+                        "run `csat-triage featurize --snapshots` again") from None
+
+
+def _labelled_rows(features: pd.DataFrame | None, labelled: pd.Index) -> pd.DataFrame | None:
+    if features is None:
+        return None
+    return features[features["ticket_id"].isin(labelled).to_numpy()]
+
+
+def _in_ticket_order(parts: list, order: pd.Series, then: list[str]) -> pd.DataFrame:
+    """The pieces' rows as one frame, in the export's ticket order (then by ``then``)."""
+    frames = [p for p in parts if p is not None and len(p)]
+    if not frames:
+        return next((p.iloc[:0] for p in parts if p is not None), pd.DataFrame())
+    # Categoricals of the pieces share their levels (set from the whole export), so concat keeps them.
+    rows = pd.concat(frames, ignore_index=True)
+    keys = pd.DataFrame({"_ticket": order.reindex(rows["ticket_id"].to_numpy(dtype=object)).to_numpy(),
+                         **{c: rows[c].to_numpy() for c in then}})
+    return rows.iloc[np.lexsort([keys[c].to_numpy() for c in reversed(["_ticket", *then])])].reset_index(drop=True)
+
+
+def _fingerprint(client, export: PartitionedExport) -> str:
+    import dask
+
+    digests = client.compute([dask.delayed(_piece_fingerprint)(t, e)
+                              for t, e in zip(export.tickets.to_delayed(), export.events.to_delayed())], sync=True)
+    return "dask:" + hashlib.sha256("".join(digests).encode()).hexdigest()[:16]
+
+
+def _piece_fingerprint(tickets: pd.DataFrame, events: pd.DataFrame) -> str:
+    return data_fingerprint(*piece_tables(tickets, events))
 
 
 class DaskFitter:
@@ -34,34 +118,49 @@ class DaskFitter:
     def train_rounds(self, x: pd.DataFrame, y: np.ndarray, weight: np.ndarray, lgb_params: dict,
                      rounds: int) -> lgb.Booster:
         """Exactly ``rounds`` rounds on every row given."""
+        return self._grow(self._scatter(x, y, weight), lgb_params, rounds)
+
+    def train_early_stopped(self, train: tuple, valid: tuple, lgb_params: dict, rounds: int,
+                            patience: int) -> lgb.Booster:
+        """Grow ``patience`` rounds at a time until LightGBM's early stopping would have stopped.
+
+        lightgbm.dask evaluates a validation set per worker, on the share each holds, so its
+        early stopping is not the one of one machine. Instead, after each block of rounds,
+        the valid period's loss is computed for every round count from the grown booster
+        (:func:`early_stopping_round`), with the same rule: stop once ``patience`` rounds
+        have passed without a new best, keep the best round. Each block continues the last
+        one (``init_model``), so the held-out fit costs about best + 2 x ``patience`` rounds,
+        not ``rounds`` (2000 by default).
+        """
+        parts = self._scatter(*train)
+        booster, grown, best = None, 0, 0
+        while grown < rounds:
+            step = min(max(patience, 1), rounds - grown)
+            booster = self._grow(parts, lgb_params, step, init_model=booster)
+            grown = booster.current_iteration()
+            best = early_stopping_round(booster, *valid, patience)
+            if grown - best >= patience:
+                break
+        truncated = lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
+        truncated.best_iteration = best
+        return truncated
+
+    def _grow(self, parts: tuple, lgb_params: dict, rounds: int, init_model: lgb.Booster | None = None) -> lgb.Booster:
+        """``rounds`` more rounds on the scattered rows (after ``init_model``'s trees, when given)."""
         from lightgbm.dask import DaskLGBMClassifier
 
         if lgb_params.get("objective") != "binary":
             raise ValueError("the Dask fitter grows binary (risk) boosters only")
-        xs, ys, ws = self._scatter(x, y, weight)
+        xs, ys, ws = parts
         extra = {k: v for k, v in lgb_params.items() if k not in _ESTIMATOR_OWNED}
         model = DaskLGBMClassifier(client=self.client, objective="binary", n_estimators=max(int(rounds), 1),
                                    verbosity=-1, **extra)
         with warnings.catch_warnings():
             # Each worker uses its own threads; the estimator says so for n_jobs on every fit.
             warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored")
-            model.fit(xs, ys, sample_weight=ws)
+            # init_model goes to each worker's LGBMClassifier.fit, which continues its trees.
+            model.fit(xs, ys, sample_weight=ws, **({"init_model": init_model} if init_model is not None else {}))
         return model.booster_
-
-    def train_early_stopped(self, train: tuple, valid: tuple, lgb_params: dict, rounds: int,
-                            patience: int) -> lgb.Booster:
-        """Grow up to ``rounds`` rounds, then keep the rounds LightGBM's early stopping would keep.
-
-        lightgbm.dask evaluates a validation set per worker, on the share each holds, so its
-        early stopping is not the one of one machine. Instead the valid period's loss is
-        computed for every round count from the grown booster (:func:`early_stopping_round`),
-        with the same rule: stop after ``patience`` rounds without a new best.
-        """
-        booster = self.train_rounds(*train, lgb_params, rounds)
-        best = early_stopping_round(booster, *valid, patience)
-        truncated = lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
-        truncated.best_iteration = best
-        return truncated
 
     def _scatter(self, x: pd.DataFrame, y: np.ndarray, weight: np.ndarray):
         """The rows as one Dask partition per worker: rows ``i``, ``i + n``, ... on the ``i``-th worker.

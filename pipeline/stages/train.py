@@ -89,19 +89,48 @@ def train(
     params = params or Params()
     if engine == "dask":
         from pipeline.distributed.cluster import dask_client
-        from pipeline.distributed.train import DaskFitter
 
         with dask_client(params.engine, scheduler) as client:
-            return _train(export_dir, model_dir, snapshots_file, target, params, echo, DaskFitter(client))
-    return _train(export_dir, model_dir, snapshots_file, target, params, echo, LOCAL)
-
-
-def _train(export_dir, model_dir, snapshots_file, target, params: Params, echo, fitter: BoosterFitter) -> TrainResult:
-    chosen = Target.parse(target) if target else Target.from_params(params.target)
-    chosen = chosen.with_unlabel([window.model_dump() for window in params.target.unlabel])
+            return train_on_cluster(client, export_dir, model_dir, snapshots_file, target, params, echo)
+    chosen = _target(target, params)
     export = load_export(export_dir, params.ingest)
     snapshots = pd.read_parquet(snapshots_file) if snapshots_file else None
     data = build_training_data(export.tickets, export.events, chosen, params, snapshots)
+    record = _training_data_record(export.tickets["created_at"], export_dir, snapshots_file,
+                                   data_fingerprint(export.tickets, export.events))
+    del export, snapshots  # free the events and the unlabelled snapshot rows before the boosters grow
+    return _fit_and_save(data, chosen, params, echo, LOCAL, record, model_dir)
+
+
+def train_on_cluster(client, export_dir, model_dir, snapshots_file=None, target: str | None = None,
+                     params: Params | None = None, echo: Callable[[str], None] = print) -> TrainResult:
+    """``train --engine dask`` on the cluster of ``client``: features on the workers, risk boosters by lightgbm.dask."""
+    from pipeline.distributed.train import DaskFitter, training_rows
+
+    params = params or Params()
+    chosen = _target(target, params)
+    tickets, data, fingerprint = training_rows(client, str(export_dir), snapshots_file, chosen, params)
+    record = _training_data_record(tickets["created_at"], export_dir, snapshots_file, fingerprint)
+    del tickets
+    return _fit_and_save(data, chosen, params, echo, DaskFitter(client), record, model_dir)
+
+
+def _target(target: str | None, params: Params) -> Target:
+    chosen = Target.parse(target) if target else Target.from_params(params.target)
+    return chosen.with_unlabel([window.model_dump() for window in params.target.unlabel])
+
+
+def _training_data_record(created: pd.Series, export_dir, snapshots_file, fingerprint: str) -> dict:
+    return {
+        "training_period": {"first_ticket_created": created.min().isoformat(),
+                            "last_ticket_created": created.max().isoformat()},
+        "training_data": {"export": str(export_dir), "snapshots": str(snapshots_file) if snapshots_file else None,
+                          "fingerprint": fingerprint},
+    }
+
+
+def _fit_and_save(data, chosen: Target, params: Params, echo, fitter: BoosterFitter, record: dict,
+                  model_dir) -> TrainResult:
 
     risk, urgency = data.risk, data.urgency
     exclude = set(params.train.exclude_features)
@@ -171,14 +200,7 @@ def _train(export_dir, model_dir, snapshots_file, target, params: Params, echo, 
         "static_attributes": list(params.attributes.static),
         "attributes": {k: v for k, v in attributes.kinds.items() if k in risk_features},
         "period_starts": {k: v.isoformat() for k, v in data.boundaries.items()},
-        "training_period": {
-            "first_ticket_created": export.tickets["created_at"].min().isoformat(),
-            "last_ticket_created": export.tickets["created_at"].max().isoformat(),
-        },
-        "training_data": {
-            "export": str(export_dir), "snapshots": str(snapshots_file) if snapshots_file else None,
-            "fingerprint": data_fingerprint(export.tickets, export.events),
-        },
+        **record,
         "counts": {
             "labelled_tickets": {p: int((labelled["period"] == p).sum()) for p in ("train", "valid", "calibrate", "test")},
             "bad_tickets": {p: int(((labelled["period"] == p) & (labelled["label"] == 1)).sum())

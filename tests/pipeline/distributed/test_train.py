@@ -81,3 +81,86 @@ def test_early_stopping_round_matches_lightgbm_early_stopping(risk_rows):
     grown = lgb.train(lgb_params, lgb.Dataset(matrix[train], y[train], weight=weight[train]), 300)
     assert 1 <= stopped.best_iteration < 300  # it really stopped early
     assert early_stopping_round(grown, matrix[valid], y[valid], weight[valid], 5) == stopped.best_iteration
+
+
+def _sorted(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    from tests.pipeline.distributed.conftest import comparable
+
+    return comparable(frame).sort_values(keys, kind="stable").reset_index(drop=True)
+
+
+@pytest.mark.parametrize("snapshots_from", ["workers", "dask_directory"])
+def test_training_rows_made_on_the_workers_equal_the_local_ones(client, validated_export, engine_params,
+                                                                snapshots_from, tmp_path):
+    """Risk rows (labelled snapshots with label, period, weight) and urgency rows (opening rows with the
+    final priority) are the one-machine rows, whether the workers make the snapshots or read a directory."""
+    from pipeline.distributed.featurize import featurize_dask
+    from pipeline.distributed.partition import read_export
+    from pipeline.distributed.train import training_rows
+    from pipeline.sources.ingest import load_export
+
+    params, target = engine_params, Target.from_params(engine_params.target)
+    export = load_export(validated_export)
+    local = build_training_data(export.tickets, export.events, target, params)
+    snapshots = None
+    if snapshots_from == "dask_directory":
+        snapshots = tmp_path / "snapshots.parquet"
+        featurize_dask(client, read_export(client, str(validated_export), params.engine), params, snapshots,
+                       snapshots=True)
+    tickets, remote, fingerprint = training_rows(client, str(validated_export), snapshots, target, params)
+
+    assert len(tickets) == len(export.tickets) and fingerprint.startswith("dask:")
+    assert remote.boundaries == local.boundaries
+    assert len(local.risk) > 500 and local.risk["label"].sum() > 20  # labelled rows of both classes to compare
+    pd.testing.assert_frame_equal(_sorted(remote.risk, ["ticket_id", "as_of"]),
+                                  _sorted(local.risk, ["ticket_id", "as_of"])[list(remote.risk.columns)],
+                                  check_dtype=False)
+    assert set(remote.urgency["urgency"]) >= {"low", "normal", "high"}
+    pd.testing.assert_frame_equal(_sorted(remote.urgency, ["ticket_id"]),
+                                  _sorted(local.urgency, ["ticket_id"])[list(remote.urgency.columns)],
+                                  check_dtype=False)
+    # The export's ticket order, then moment: a run does not depend on which piece finished first.
+    order = pd.Series(range(len(tickets)), index=tickets["ticket_id"])
+    positions = order.loc[remote.risk["ticket_id"]].to_numpy()
+    assert (np.diff(positions) >= 0).all()
+
+
+def test_train_on_cluster_writes_a_model_that_loads_and_scores_without_dask(client, training_export, tmp_path):
+    from models.store import TriageModel
+    from pipeline.stages.train import train_on_cluster
+
+    params = Params()
+    params = params.model_copy(update={"risk_model": params.risk_model.model_copy(update={"max_rounds": 60})})
+    result = train_on_cluster(client, training_export, tmp_path / "model", params=params, echo=lambda _: None)
+    meta = result.model.meta
+    assert meta["training_data"]["fingerprint"].startswith("dask:")
+    assert meta["urgency_model"] is not None and result.urgency_rows > 1000
+    loaded = TriageModel.load(tmp_path / "model")
+    assert loaded.meta["model_version"] == meta["model_version"]
+    assert meta["production_model"]["risk_iterations"] <= 60
+
+
+def test_the_dask_held_out_fit_stops_growing_once_early_stopping_would(client, risk_rows, monkeypatch):
+    """Blocks of `patience` rounds, each continuing the last, until the valid loss has not improved for
+    `patience` rounds: the rounds grown are about best + patience, not max_rounds."""
+    matrix, risk = risk_rows
+    y, weight, period = risk["label"].to_numpy(), risk["weight"].to_numpy(), risk["period"].to_numpy()
+    train, valid = period == "train", period == "valid"
+    lgb_params = {"objective": "binary", "metric": "binary_logloss", "verbosity": -1, "deterministic": True,
+                  "force_row_wise": True, "learning_rate": 0.1, "num_leaves": 31}
+    fitter = DaskFitter(client)
+    blocks = []
+    grow = fitter._grow
+
+    def recorded(parts, params, rounds, init_model=None):
+        blocks.append((rounds, 0 if init_model is None else init_model.current_iteration()))
+        return grow(parts, params, rounds, init_model)
+
+    monkeypatch.setattr(fitter, "_grow", recorded)
+    patience, max_rounds = 10, 1000
+    booster = fitter.train_early_stopped((matrix[train], y[train], weight[train]),
+                                         (matrix[valid], y[valid], weight[valid]), lgb_params, max_rounds, patience)
+    grown = sum(rounds for rounds, _ in blocks)
+    assert len(blocks) >= 2 and [start for _, start in blocks] == [patience * i for i in range(len(blocks))]
+    assert booster.best_iteration == booster.current_iteration() < grown < max_rounds
+    assert patience <= grown - booster.best_iteration < 2 * patience

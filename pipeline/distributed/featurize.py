@@ -78,7 +78,10 @@ def featurize_dask(
 
 def feature_pieces(client, export: PartitionedExport, params: Params, as_of: pd.Timestamp | None = None,
                    queries: str = "as_of") -> list:
-    """Per piece, a persisted (future) feature frame, or None for a piece without query rows.
+    """Per piece, a delayed feature frame, or None for a piece without query rows.
+
+    Not persisted: a caller computes its own step on each (write it, keep some rows), so a
+    piece's finished frame lives only until that step has run, not all pieces' at once.
 
     ``queries``: ``as_of`` (every ticket at ``as_of``, default the export's end), ``snapshots``
     (the training snapshot moments) or ``opening`` (the urgency model's rows: each solved
@@ -105,7 +108,7 @@ def feature_pieces(client, export: PartitionedExport, params: Params, as_of: pd.
     schemas = client.compute([dask.delayed(_levels)(p) for p in partial], sync=True)
     levels = _union_levels(schemas)
     # Step 3: fill in, fix the levels.
-    return client.persist([dask.delayed(_finish_piece)(p, b, levels) for p, b in zip(partial, blocks)])
+    return [dask.delayed(_finish_piece)(p, b, levels) for p, b in zip(partial, blocks)]
 
 
 def cross_ticket_blocks(client, export: PartitionedExport, partial: list, params: Params) -> list:

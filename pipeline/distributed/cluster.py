@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 from pipeline.core.errors import UserError
 from pipeline.core.params import EngineParams
 
 # Every listener of a local cluster stays on this machine: nothing is reachable from the network.
 LOOPBACK = "127.0.0.1"
+_CLOSE_SECONDS = 120
 
 
 def local_cluster_size(engine: EngineParams) -> tuple[int, int, int]:
@@ -47,9 +48,17 @@ def dask_client(engine: EngineParams, scheduler: str | None = None) -> Iterator:
             client.close()
         return
     workers, threads, memory = local_cluster_size(engine)
-    with LocalCluster(n_workers=workers, threads_per_worker=threads, memory_limit=memory, host=LOOPBACK,
-                      dashboard_address=f"{LOOPBACK}:0", processes=True) as cluster, Client(cluster) as client:
-        yield client
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=threads, memory_limit=memory, host=LOOPBACK,
+                           dashboard_address=f"{LOOPBACK}:0", processes=True)
+    try:
+        with Client(cluster) as client:
+            yield client
+    finally:
+        # Workers that held gigabytes can take longer to stop than the cluster's own close waits
+        # (3M tickets: a TimeoutError after the run's output was complete); their nannies kill them
+        # anyway. distributed's own exit handler ignores that timeout too (close_clusters).
+        with suppress(TimeoutError):
+            cluster.close(timeout=_CLOSE_SECONDS)
 
 
 def worker_threads(client) -> int:

@@ -279,7 +279,22 @@ def reason_catalogue(attribute_kinds: Mapping[str, str]) -> dict[str, Reason]:
 def _numbers(values: pd.Series) -> pd.Series:
     if pd.api.types.is_numeric_dtype(values.dtype):  # already numbers: to_numeric's parsing is the slow part
         return values.astype("float64").reset_index(drop=True)
+    if isinstance(values.dtype, pd.CategoricalDtype):  # each level parsed once (what to_numeric parses per row)
+        levels = pd.to_numeric(pd.Series(np.asarray(values.cat.categories, dtype=object), dtype=object),
+                               errors="coerce").to_numpy(dtype="float64")
+        codes = values.cat.codes.to_numpy()
+        return pd.Series(levels[np.clip(codes, 0, None)] if len(levels) else np.full(len(codes), np.nan),
+                         dtype="float64").where(codes >= 0)
     return pd.to_numeric(values, errors="coerce").astype("float64").reset_index(drop=True)
+
+
+def _texts(values: pd.Series) -> pd.Series:
+    """``values.astype(object).astype(str)`` (missing stays missing), a categorical's made once per level."""
+    if isinstance(values.dtype, pd.CategoricalDtype) and len(values.cat.categories):
+        levels = pd.Series(np.asarray(values.cat.categories, dtype=object), dtype=object).astype(str)
+        codes = values.cat.codes.to_numpy()
+        return levels.take(np.clip(codes, 0, None)).reset_index(drop=True).where(codes >= 0)
+    return values.astype(object).astype(str).reset_index(drop=True)
 
 
 def _shares(values: pd.Series) -> np.ndarray:
@@ -301,7 +316,7 @@ def _measure(
     median, share_of, constant = np.nan, None, None
     if reason.kind == "attribute":
         present = features[feature].notna().to_numpy()
-        v = features[feature].astype(object).astype(str).reset_index(drop=True)
+        v = _texts(features[feature])
         share = _shares(v)
         share_of = share.__getitem__
         notable = (share < 0.5) & present  # an attribute never set says nothing to act on
@@ -369,10 +384,31 @@ def reason_phrases(
     return pd.DataFrame(columns, index=range(len(features)), dtype=object)
 
 
+@dataclass(frozen=True)
+class ReasonMeasures:
+    """Per reason feature, whether each of tonight's rows stands out and how to phrase it
+    (:func:`measure_reasons`): what :func:`top_reasons` needs besides the contributions."""
+
+    names: list[str]
+    measured: list[tuple[np.ndarray, Callable[[np.ndarray], pd.Series]]]
+
+
+def measure_reasons(
+    columns, features: pd.DataFrame, language: str = "en", catalogue: Mapping[str, Reason] = REASONS,
+) -> ReasonMeasures:
+    """What stands out in ``features`` (tonight's rows) for each of ``columns`` (the
+    contributions' columns) that may be a reason. It needs no contribution, so a caller can
+    measure while the contributions are still being computed."""
+    if language not in ("en", "ko"):
+        raise ValueError(f"reasons language must be 'en' or 'ko', not {language!r}")
+    names = [c for c in columns if c in catalogue and c in features.columns]
+    return ReasonMeasures(names, [_measure(catalogue[name], name, features, language) for name in names])  # ~40
+
+
 def top_reasons(
     contributions: pd.DataFrame, features: pd.DataFrame, max_reasons: int, min_contribution: float,
     *, tier: np.ndarray | None = None, lowest_tier: str = "P3", language: str = "en", separator: str = "; ",
-    catalogue: Mapping[str, Reason] = REASONS,
+    catalogue: Mapping[str, Reason] = REASONS, measures: ReasonMeasures | None = None,
 ) -> pd.Series:
     """Per row, the phrases of the reason features pushing risk up the most, joined by ``separator``.
 
@@ -380,16 +416,20 @@ def top_reasons(
     rows' feature values, in the same order (the comparisons are taken over these rows).
     A feature is a candidate when it is in ``catalogue``, its contribution is above
     ``min_contribution`` and its value stands out; rows whose ``tier`` is below
-    ``lowest_tier`` get "" (as do rows with no candidate).
+    ``lowest_tier`` get "" (as do rows with no candidate). ``measures``:
+    ``measure_reasons(contributions.columns, features, language, catalogue)`` when the caller
+    has it already.
     """
     n_rows = len(contributions)
     names = [c for c in contributions.columns if c in catalogue and c in features.columns]
     k = min(max_reasons, len(names))
     if n_rows == 0 or k == 0:
         return pd.Series([""] * n_rows, dtype=object)
-    if language not in ("en", "ko"):
-        raise ValueError(f"reasons language must be 'en' or 'ko', not {language!r}")
-    measured = [_measure(catalogue[name], name, features, language) for name in names]  # ~40 features
+    if measures is None:
+        measures = measure_reasons(contributions.columns, features, language, catalogue)
+    if measures.names != names:
+        raise ValueError("reason measures were taken for other columns than the contributions'")
+    measured = measures.measured
     values = contributions[names].to_numpy(dtype="float64")
     candidate = (values > min_contribution) & np.column_stack([notable for notable, _ in measured])
     if tier is not None:

@@ -7,6 +7,10 @@ and writes the result; training and scoring share the one feature implementation
 
 from __future__ import annotations
 
+import os
+import weakref
+
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
@@ -15,9 +19,10 @@ from features.calendar import BusinessHours
 from features.conversation import build_timeline
 from features.snapshots import opening_moments
 from models.policy import PriorityPolicy, rank_queue, sla_urgency
-from models.reasons import TIER_ORDER, reason_catalogue, tier_rank, top_reasons
+from models.reasons import TIER_ORDER, ReasonMeasures, measure_reasons, reason_catalogue, tier_rank, top_reasons
 from models.store import URGENCY_LEVELS, TriageModel
-from models.tree_shap import parse_trees, tree_contributions
+from models.tree_predict import Forest, predict_in_parts, read_forest
+from models.tree_shap import Tree, parse_trees, tree_contributions
 from pipeline.core import contract
 from pipeline.core.params import Params
 
@@ -28,6 +33,13 @@ SCORE_COLUMNS = (
 )
 QUEUE_EXTRA_COLUMNS = ("group", "assignee", "current_wait_minutes", "target")
 _FLOAT_COLUMNS = ("p_bad", "p_urgent", "priority_score", "current_wait_minutes")
+# Predictions and the reasons' contributions on up to two threads (numpy lets go of the GIL): the
+# same values whatever the number. Two threads cost about 40 % more CPU and only pay while a core
+# is idle; on a machine busy with other work (load 4 on 2 cores) they were slower than one.
+_MAX_THREADS = 2
+# Below this many rows LightGBM's walk per row costs less than numpy's fixed cost per split
+# (measured: equal at about 12k rows for a 268-tree model, 10k for a 147-tree one).
+_NUMPY_PREDICT_ROWS = 20_000
 
 
 def score_tickets(
@@ -65,28 +77,40 @@ def score_tickets(
         # Tonight's and the opening texts are mostly the same: hashed once for both.
         now, opening = (model.text_model.add_scores_to([now, opening]) if opening is not None
                         else (model.text_model.add_scores(now), None))
-    # One risk matrix for the predictions and the reasons' contributions.
+    # One risk matrix for the predictions and the reasons' contributions, as the array LightGBM reads.
     risk_matrix = model.risk_matrix(now)
-    p_bad = model.calibrator.predict(model.risk_booster.predict(risk_matrix, raw_score=True))  # = predict_risk
-    urgency, p_urgent = predicted_urgency(model, opening)
+    risk_values = lightgbm_values(risk_matrix, model.risk_booster)
+    urgency_matrix = urgency_values = None
+    if opening is not None:
+        urgency_matrix = model.urgency_matrix(opening)
+        urgency_values = lightgbm_values(urgency_matrix, model.urgency_booster)
+    raw_risk = model_predict(model.risk_booster, risk_matrix, risk_values, raw_score=True)
+    p_bad = model.calibrator.predict(raw_risk)  # = predict_risk
+    urgency, p_urgent = (urgency_levels(model_predict(model.urgency_booster, urgency_matrix, urgency_values))
+                         if opening is not None else (None, None))
+    del opening, urgency_matrix, urgency_values  # done with: the reasons and the queue need tonight's rows only
+    measures = reason_measures(model, params, now, risk_matrix.columns)
     target_urgency = sla_urgency(urgency, chosen["priority"].to_numpy(dtype=object))
     wait = now["current_wait_minutes"].to_numpy()
     sla_pressure = policy.sla_pressure(wait, target_urgency)
     priority_score = np.round(policy.priority_score(p_bad, p_urgent, sla_pressure), 2)
-    rank = rank_queue(priority_score, chosen["created_at"], chosen["ticket_id"])
+    created_at = chosen["created_at"]
+    if isinstance(created_at.dtype, pd.DatetimeTZDtype):  # the same order, without a Timestamp object per ticket
+        created_at = created_at.dt.tz_convert(None)
+    rank = rank_queue(priority_score, created_at, chosen["ticket_id"])
     tier = policy.tier(priority_score, rank, policy.wait_multiple(wait, target_urgency))
     # Contributions only for the tickets that show reasons (TreeSHAP is most of scoring's time);
     # the others keep zeros, which top_reasons never reads for a row below the lowest tier.
     shown = tier_rank(tier) <= TIER_ORDER.index(params.reasons.lowest_tier)
     contributions = np.zeros((len(now), len(risk_matrix.columns)))
     if shown.any():
-        contributions[shown] = risk_contributions(model, now[shown], risk_matrix[shown]).to_numpy()
+        contributions[shown] = risk_contributions(model, now[shown], risk_matrix[shown], _threads()).to_numpy()
     contributions = pd.DataFrame(contributions, index=now.index, columns=risk_matrix.columns)
     return queue_table(
         model, params, as_of, now, contributions, ticket_id=chosen["ticket_id"].to_numpy(dtype=object), p_bad=p_bad,
         urgency=urgency, p_urgent=p_urgent, priority_score=priority_score, rank=rank, tier=tier,
         group=chosen["group"].to_numpy(dtype=object), assignee=chosen["assignee"].to_numpy(dtype=object),
-        current_wait_minutes=now["current_wait_minutes"].to_numpy(),
+        current_wait_minutes=now["current_wait_minutes"].to_numpy(), measures=measures,
     )
 
 
@@ -98,7 +122,12 @@ def predicted_urgency(model: TriageModel, opening: pd.DataFrame | None) -> tuple
     """
     if opening is None:
         return None, None
-    probability = model.predict_urgency(opening).to_numpy()
+    return urgency_levels(model.predict_urgency(opening).to_numpy())
+
+
+def urgency_levels(probability: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The most likely urgency level and P(high or urgent) per row of the urgency model's
+    probabilities (n_rows, len(URGENCY_LEVELS))."""
     urgency = np.asarray(URGENCY_LEVELS, dtype=object)[probability.argmax(axis=1)]
     return urgency, probability[:, URGENCY_LEVELS.index("high"):].sum(axis=1)
 
@@ -107,41 +136,48 @@ def queue_table(
     model: TriageModel, params: Params, scored_at: pd.Timestamp, now: pd.DataFrame, contributions: pd.DataFrame, *,
     ticket_id: np.ndarray, p_bad: np.ndarray, urgency: np.ndarray | None, p_urgent: np.ndarray | None,
     priority_score: np.ndarray, rank: np.ndarray, tier: np.ndarray, group: np.ndarray, assignee: np.ndarray,
-    current_wait_minutes: np.ndarray,
+    current_wait_minutes: np.ndarray, measures: ReasonMeasures | None = None,
 ) -> pd.DataFrame:
     """The reasons and the queue (:data:`SCORE_COLUMNS` + extras) sorted by rank, whichever engine scored.
 
     ``now``/``contributions``: tonight's feature rows and risk contributions, one per ticket in
     the order of the other arrays (contributions may be zero below ``reasons.lowest_tier``);
-    ``urgency``/``p_urgent``: None for a model trained without an urgency model.
+    ``urgency``/``p_urgent``: None for a model trained without an urgency model; ``measures``:
+    :func:`reason_measures` of ``now`` when the caller took them already.
     """
     # The reasons compare each ticket with all of tonight's scored tickets (the rows of `now`).
     reasons = top_reasons(
         contributions, now, params.reasons.max_reasons, params.reasons.min_contribution,
         tier=tier, lowest_tier=params.reasons.lowest_tier, language=params.reasons.language,
-        catalogue=reason_catalogue(model.meta.get("attributes", {})),
+        catalogue=reason_catalogue(model.meta.get("attributes", {})), measures=measures,
     )
     n = len(ticket_id)
-    scored = pd.DataFrame(
+    # Each column taken in rank order before the table is made: one take per column, not a sort of the table.
+    order = np.argsort(np.asarray(rank), kind="stable")
+    return pd.DataFrame(
         {
-            "ticket_id": np.asarray(ticket_id, dtype=object),
-            "p_bad": np.round(p_bad, 4),
-            "risk": np.rint(100 * p_bad).astype("int64"),
-            "urgency": urgency if urgency is not None else np.full(n, None, dtype=object),
-            "p_urgent": np.round(p_urgent, 4) if p_urgent is not None else np.full(n, np.nan),
-            "priority_score": priority_score,
-            "rank": rank,
-            "tier": tier,
-            "reasons": reasons.to_numpy(dtype=object),
+            "ticket_id": np.asarray(ticket_id, dtype=object)[order],
+            "p_bad": np.round(np.asarray(p_bad), 4)[order],
+            "risk": np.rint(100 * np.asarray(p_bad)).astype("int64")[order],
+            "urgency": np.asarray(urgency)[order] if urgency is not None else np.full(n, None, dtype=object),
+            "p_urgent": np.round(np.asarray(p_urgent), 4)[order] if p_urgent is not None else np.full(n, np.nan),
+            "priority_score": np.asarray(priority_score)[order],
+            "rank": np.asarray(rank)[order],
+            "tier": np.asarray(tier)[order],
+            "reasons": reasons.to_numpy(dtype=object)[order],
             "model_version": model.version,
             "scored_at": scored_at.isoformat(),
-            "group": group,
-            "assignee": assignee,
-            "current_wait_minutes": np.round(current_wait_minutes, 1),
+            "group": np.asarray(group)[order],
+            "assignee": np.asarray(assignee)[order],
+            "current_wait_minutes": np.round(np.asarray(current_wait_minutes), 1)[order],
             "target": model.target,
         }
     )
-    return scored.sort_values("rank", kind="stable").reset_index(drop=True)
+
+
+def reason_measures(model: TriageModel, params: Params, now: pd.DataFrame, columns) -> ReasonMeasures:
+    """:func:`models.reasons.measure_reasons` of tonight's rows ``now`` for the risk matrix's ``columns``."""
+    return measure_reasons(columns, now, params.reasons.language, reason_catalogue(model.meta.get("attributes", {})))
 
 
 def empty_queue() -> pd.DataFrame:
@@ -150,30 +186,85 @@ def empty_queue() -> pd.DataFrame:
                          for c in (*SCORE_COLUMNS, *QUEUE_EXTRA_COLUMNS)})
 
 
-def risk_contributions(model: TriageModel, features: pd.DataFrame, matrix: pd.DataFrame | None = None) -> pd.DataFrame:
-    """:meth:`TriageModel.risk_contributions`, computed by :mod:`models.tree_shap` with numpy.
+def _threads() -> int:
+    """:data:`_MAX_THREADS` while the machine has a core to spare (load average below the cores
+    minus a half), else 1."""
+    cores = os.cpu_count() or 1
+    return min(_MAX_THREADS, cores) if os.getloadavg()[0] < cores - 0.5 else 1
 
-    ``matrix``: ``model.risk_matrix(features)`` when the caller has it already.
 
-    Equal to LightGBM's full pred_contrib up to the order of the floating-point sums
-    (~1e-15); models it cannot read that way (several trees per iteration, other categorical
-    levels than the booster's, paths too long for its tables) take LightGBM's path.
+def model_predict(booster: lgb.Booster, matrix: pd.DataFrame, values: np.ndarray | None,
+                  raw_score: bool = False) -> np.ndarray:
+    """``booster.predict(matrix, raw_score=raw_score)``; ``values``: :func:`lightgbm_values` of ``matrix``.
+
+    A model :mod:`models.tree_predict` reads is predicted by it (the same numbers, bit for bit),
+    on :func:`_threads`, from :data:`_NUMPY_PREDICT_ROWS` rows; anything else by LightGBM.
     """
-    booster = model.risk_booster
-    matrix = model.risk_matrix(features) if matrix is None else matrix
+    forest = _forest(booster) if values is not None and len(values) >= _NUMPY_PREDICT_ROWS else None
+    if forest is not None and (raw_score or forest.multiclass):
+        return predict_in_parts(forest, values, _threads())
+    return booster.predict(matrix if values is None else values, raw_score=raw_score)
+
+
+def _forest(booster: lgb.Booster) -> Forest | None:
+    if booster not in _FORESTS:
+        _FORESTS[booster] = read_forest(booster)
+    return _FORESTS[booster]
+
+
+def lightgbm_values(matrix: pd.DataFrame, booster: lgb.Booster) -> np.ndarray | None:
+    """``matrix`` as the float64 array LightGBM makes of a frame (category codes as numbers, a
+    missing category as NaN): the same predictions without LightGBM converting the frame per call.
+
+    None when the matrix's categories are not the booster's levels (LightGBM would remap them):
+    the caller then passes the frame itself.
+    """
     categorical = [c for c in matrix.columns if isinstance(matrix[c].dtype, pd.CategoricalDtype)]
-    trees = None
-    if (booster.num_model_per_iteration() == 1
-            and [list(matrix[c].cat.categories) for c in categorical] == list(booster.pandas_categorical or [])):
-        trees = parse_trees(booster.model_to_string())
-    if trees is None:
-        return model.risk_contributions(features)
-    # What LightGBM itself reads: category codes as numbers, a missing category as NaN.
-    values = np.empty(matrix.shape, dtype="float64")
+    if [list(matrix[c].cat.categories) for c in categorical] != list(booster.pandas_categorical or []):
+        return None
+    values = np.empty(matrix.shape, dtype="float64", order="F")  # column by column; LightGBM reads either order
     for k, c in enumerate(matrix.columns):  # a loop over the model's ~60 features
         if c in categorical:
             codes = matrix[c].cat.codes.to_numpy()
             values[:, k] = np.where(codes < 0, np.nan, codes)
         else:
             values[:, k] = matrix[c].to_numpy(dtype="float64")
-    return pd.DataFrame(tree_contributions(trees, values).T, columns=matrix.columns, index=features.index)
+    return values
+
+
+# Booster -> its parsed trees (None: not readable by models.tree_shap / tree_predict), once per loaded model.
+_TREES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_FORESTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def booster_trees(booster: lgb.Booster, matrix: pd.DataFrame) -> list[Tree] | None:
+    """The trees :func:`models.tree_shap.tree_contributions` explains ``matrix`` with, or None when
+    the model is not read that way (several trees per iteration, other categorical levels than
+    the booster's, paths too long for its tables)."""
+    categorical = [c for c in matrix.columns if isinstance(matrix[c].dtype, pd.CategoricalDtype)]
+    if (booster.num_model_per_iteration() != 1
+            or [list(matrix[c].cat.categories) for c in categorical] != list(booster.pandas_categorical or [])):
+        return None
+    if booster not in _TREES:
+        _TREES[booster] = parse_trees(booster.model_to_string())
+    return _TREES[booster]
+
+
+def risk_contributions(model: TriageModel, features: pd.DataFrame, matrix: pd.DataFrame | None = None,
+                       threads: int = 1) -> pd.DataFrame:
+    """:meth:`TriageModel.risk_contributions`, computed by :mod:`models.tree_shap` with numpy.
+
+    ``matrix``: ``model.risk_matrix(features)`` when the caller has it already; ``threads``: for
+    :func:`models.tree_shap.tree_contributions` (the same values whatever the number).
+
+    Equal to LightGBM's full pred_contrib up to the order of the floating-point sums
+    (~1e-15); models it cannot read that way (see :func:`booster_trees`) take LightGBM's path.
+    """
+    matrix = model.risk_matrix(features) if matrix is None else matrix
+    trees = booster_trees(model.risk_booster, matrix)
+    if trees is None:
+        return model.risk_contributions(features)
+    values = lightgbm_values(matrix, model.risk_booster)
+    if values is None:
+        return model.risk_contributions(features)
+    return pd.DataFrame(tree_contributions(trees, values, threads).T, columns=matrix.columns, index=features.index)

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from scipy import sparse
 from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.linear_model import Ridge
@@ -61,8 +63,8 @@ class TextModel:
 
         Each distinct text is vectorised once (a ticket's snapshots share their opening text).
         """
-        codes, uniques = pd.factorize(pd.Series(texts, dtype=object).fillna("").astype(str))
-        return self._vectorize_distinct(np.asarray(uniques, dtype=object))[codes]
+        codes, uniques = distinct_texts(texts)
+        return self._vectorize_distinct(uniques)[codes]
 
     def _hasher(self, analyzer: str, norm: str | None, lowercase: bool) -> HashingVectorizer:
         return HashingVectorizer(
@@ -83,14 +85,12 @@ class TextModel:
             return self._hasher(self.analyzer, "l2", True).transform(texts)
         # HashingVectorizer's char_wb: lower-case, then split on whitespace (str.split, whose
         # whitespace is the regex \s it also uses), each word padded with one space.
-        words = pd.Series(texts, dtype=object).str.lower().str.split().explode()
-        words = words[words.notna()]  # a text with no word explodes to one missing value
-        word_code, distinct_words = pd.factorize(words.to_numpy(dtype=object))
+        owner, word_code, distinct_words = _words(texts)
         if len(distinct_words) == 0:
             return sparse.csr_matrix((len(texts), self.n_features), dtype=np.float32)
         per_word = self._hasher("char_wb", None, False).transform(distinct_words)
         text_words = sparse.csr_matrix(
-            (np.ones(len(word_code), dtype=np.float32), (words.index.to_numpy(), word_code)),
+            (np.ones(len(word_code), dtype=np.float32), (owner, word_code)),
             shape=(len(texts), len(distinct_words)),
         )
         counts = (text_words @ per_word).tocsr()  # whole counts in float32: exact, as HashingVectorizer's
@@ -99,9 +99,11 @@ class TextModel:
 
     def scores(self, texts) -> pd.DataFrame:
         """Both text scores per text; shape (n_texts, 2), columns :data:`TEXT_SCORE_COLUMNS`."""
+        return self._scores(*distinct_texts(texts))
+
+    def _scores(self, codes: np.ndarray, uniques: np.ndarray) -> pd.DataFrame:
         # Scored once per distinct text and taken back: a row's score is the same sum either way.
-        codes, uniques = pd.factorize(pd.Series(texts, dtype=object).fillna("").astype(str))
-        x = self._vectorize_distinct(np.asarray(uniques, dtype=object))
+        x = self._vectorize_distinct(uniques)
         return pd.DataFrame({
             "text_risk_score": np.asarray(x @ self.risk_coef + self.risk_intercept)[codes],
             "text_urgency_score": np.asarray(x @ self.urgency_coef + self.urgency_intercept)[codes],
@@ -111,7 +113,7 @@ class TextModel:
         """``features`` with the text scores computed from its ``opening_text`` (if not already there)."""
         if all(c in features.columns for c in TEXT_SCORE_COLUMNS):
             return features
-        scores = self.scores(features[OPENING_TEXT].to_numpy(dtype=object))
+        scores = self.scores(features[OPENING_TEXT])
         return features.assign(**{c: scores[c].to_numpy() for c in TEXT_SCORE_COLUMNS})
 
     def add_scores_to(self, frames: list[pd.DataFrame]) -> list[pd.DataFrame]:
@@ -119,7 +121,7 @@ class TextModel:
         todo = [i for i, f in enumerate(frames) if not all(c in f.columns for c in TEXT_SCORE_COLUMNS)]
         if not todo:
             return list(frames)
-        scores = self.scores(np.concatenate([frames[i][OPENING_TEXT].to_numpy(dtype=object) for i in todo]))
+        scores = self._scores(*distinct_texts(*(frames[i][OPENING_TEXT] for i in todo)))
         out, start = list(frames), 0
         for i in todo:
             part = scores.iloc[start:start + len(frames[i])]
@@ -150,6 +152,60 @@ class TextModel:
             urgency_coef=np.load(io.BytesIO(read(_URGENCY_COEF)), allow_pickle=False),
             urgency_intercept=float(meta["urgency_intercept"]),
         )
+
+
+def distinct_texts(*parts) -> tuple[np.ndarray, np.ndarray]:
+    """(per text the number of its distinct text, the distinct texts as an object array) of the
+    texts of ``parts`` (arrays or Series) one after the other; a missing text is "".
+
+    Arrow text (the feature tables' ``opening_text``) is compared in Arrow: no Python string
+    per row, only per distinct text.
+    """
+    arrow = [pa.array(p.array) for p in parts
+             if isinstance(p, pd.Series) and isinstance(p.array, pd.arrays.ArrowStringArray)]
+    if len(arrow) == len(parts):
+        chunks = [chunk.cast(pa.large_string()) for part in arrow
+                  for chunk in (part.chunks if isinstance(part, pa.ChunkedArray) else [part])]
+        if not chunks:
+            return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=object)
+        encoded = pc.dictionary_encode(pc.fill_null(pa.chunked_array(chunks, type=pa.large_string()), "")
+                                       .combine_chunks())
+        return (encoded.indices.to_numpy(zero_copy_only=False).astype(np.intp),
+                np.asarray(encoded.dictionary.to_pylist(), dtype=object))
+    values = np.concatenate([np.asarray(p, dtype=object) for p in parts]) if parts else np.zeros(0, dtype=object)
+    codes, uniques = pd.factorize(pd.Series(values, dtype=object).fillna("").astype(str))
+    return codes, np.asarray(uniques, dtype=object)
+
+
+# Private-use characters (no case, no whitespace): one that no text contains marks where a text ends.
+_TEXT_ENDS = tuple(chr(c) for c in range(0xE000, 0xE010))
+
+
+def _words(texts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every text's words as ``str.lower().split()`` gives them, one after the other: (the
+    text each word is from, each word's number, the distinct words as an object array).
+
+    All texts are lower-cased and split at once, joined by a mark no text contains with a
+    space on either side: a space ends any word and any case context (the final sigma), so
+    each text's words are the ones it has alone.
+    """
+    everything = "".join(texts)
+    mark = next((m for m in _TEXT_ENDS if m not in everything), None)  # a loop over a few candidates
+    if mark is None:  # each text on its own
+        words = pd.Series(texts, dtype=object).str.lower().str.split().explode()
+        words = words[words.notna()]  # a text with no word explodes to one missing value
+        word_code, distinct = pd.factorize(words.to_numpy(dtype=object))
+        return words.index.to_numpy().astype(np.intp), word_code.astype(np.intp), np.asarray(distinct, dtype=object)
+    encoded = pc.dictionary_encode(pa.array(f" {mark} ".join(texts).lower().split(), type=pa.large_string()))
+    code = encoded.indices.to_numpy(zero_copy_only=False).astype(np.intp)
+    distinct = encoded.dictionary.to_pylist()
+    if mark not in distinct:  # a single text: no mark between texts
+        return np.zeros(len(code), dtype=np.intp), code, np.asarray(distinct, dtype=object)
+    mark_code = distinct.index(mark)
+    ends = code == mark_code
+    code = code[~ends]
+    del distinct[mark_code]
+    return np.cumsum(ends)[~ends], code - (code > mark_code), np.asarray(distinct, dtype=object)
 
 
 def _fit_linear(x, y, strength: float) -> tuple[np.ndarray, float]:

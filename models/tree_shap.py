@@ -21,6 +21,7 @@ Equal to LightGBM's pred_contrib up to the order of the floating-point sums (~1e
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -197,32 +198,66 @@ def goes_left(tree: Tree, node: int, col: Column) -> np.ndarray:
     return below
 
 
-def tree_contributions(trees: list[Tree], values: np.ndarray) -> np.ndarray:
+def tree_contributions(trees: list[Tree], values: np.ndarray, threads: int = 1) -> np.ndarray:
     """(n_features, n_rows) summed TreeSHAP values of ``trees`` for ``values`` (n_rows, n_features),
-    feature-major (a tree adds to a few features only)."""
+    feature-major (a tree adds to a few features only).
+
+    ``threads``: the trees are explained, then the features summed, on this many threads (numpy
+    lets go of the GIL); each feature still adds its trees in model order, so the result is the
+    same bit for bit whatever the number.
+    """
     n_rows, n_features = values.shape
     total = np.zeros((n_features, n_rows))
     used = np.unique(np.concatenate([tree.split_feature for tree in trees])) if trees else []
     columns = {int(f): Column(np.ascontiguousarray(values[:, f])) for f in used}  # a loop over ~60 features
-    for tree in trees:  # a loop over the model's ~100s of trees; each is vectorised over rows
-        n_nodes = len(tree.split_feature)
-        decisions = np.empty((n_nodes, n_rows), dtype=bool)
-        for node, f in enumerate(tree.split_feature):  # a loop over the tree's few splits
-            decisions[node] = goes_left(tree, node, columns[int(f)])
-        if n_nodes <= _MAX_PATTERN_BITS and 2**n_nodes < 4 * n_rows:
-            # Explain each distinct decision pattern once, then take the values back to the rows.
-            pattern = _pattern_numbers(decisions)
-            seen = np.flatnonzero(np.bincount(pattern, minlength=2**n_nodes))
-            number = np.zeros(2**n_nodes, dtype=np.int32)
-            number[seen] = np.arange(len(seen), dtype=np.int32)
-            explained = _explain(tree, ((seen[None, :] >> np.arange(n_nodes)[:, None]) & 1).astype(bool))
-            row_pattern = number[pattern]
-            for f, phi in explained.items():
-                total[f] += phi[row_pattern]
-        else:
-            for f, phi in _explain(tree, decisions).items():
-                total[f] += phi
+    for column in columns.values():  # every form made before the threads share the columns
+        column.zeroed, column.is_zero, column.code, column.max_code  # noqa: B018
+    explained = _in_parts(threads, trees, lambda part: [_explain_rows(tree, columns, n_rows) for tree in part])
+
+    def add(features: list[int]) -> None:
+        for tree_phi, row_pattern in explained:  # a loop over the model's trees, in order
+            for f in features:
+                if f in tree_phi:
+                    total[f] += tree_phi[f] if row_pattern is None else tree_phi[f][row_pattern]
+
+    # Features split so that each part adds about as many (tree, feature) terms.
+    load = np.bincount([f for tree_phi, _ in explained for f in tree_phi], minlength=n_features)
+    order = [int(f) for f in np.argsort(-load, kind="stable") if load[f]]
+    _in_parts(threads, order, lambda part: add(part), interleave=True)
     return total
+
+
+def _explain_rows(tree: Tree, columns: dict[int, Column], n_rows: int) -> tuple[dict[int, np.ndarray], np.ndarray | None]:
+    """A tree's TreeSHAP values per feature it splits on: (per feature the values of each
+    decision pattern, each row's pattern number), or (per feature each row's value, None)."""
+    n_nodes = len(tree.split_feature)
+    decisions = np.empty((n_nodes, n_rows), dtype=bool)
+    for node, f in enumerate(tree.split_feature):  # a loop over the tree's few splits
+        decisions[node] = goes_left(tree, node, columns[int(f)])
+    if n_nodes <= _MAX_PATTERN_BITS and 2**n_nodes < 4 * n_rows:
+        # Explain each distinct decision pattern once, then take the values back to the rows.
+        pattern = _pattern_numbers(decisions)
+        seen = np.flatnonzero(np.bincount(pattern, minlength=2**n_nodes))
+        number = np.zeros(2**n_nodes, dtype=np.int32)
+        number[seen] = np.arange(len(seen), dtype=np.int32)
+        explained = _explain(tree, ((seen[None, :] >> np.arange(n_nodes)[:, None]) & 1).astype(bool))
+        return explained, number[pattern]
+    return _explain(tree, decisions), None
+
+
+def _in_parts(threads: int, items: list, work, interleave: bool = False) -> list:
+    """``work`` of ``items`` split into ``threads`` parts (consecutive, or every n-th with
+    ``interleave``), run on that many threads; the parts' results concatenated in item order."""
+    if threads <= 1 or len(items) < 2:
+        return work(items) or []
+    if interleave:
+        parts = [items[k::threads] for k in range(threads)]
+    else:
+        bounds = np.linspace(0, len(items), threads + 1).astype(int)
+        parts = [items[bounds[k]:bounds[k + 1]] for k in range(threads)]
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        results = list(pool.map(work, parts))
+    return [] if interleave else [item for result in results for item in result]
 
 
 def _pattern_numbers(decisions: np.ndarray) -> np.ndarray:

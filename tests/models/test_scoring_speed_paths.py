@@ -17,6 +17,7 @@ import pytest
 from sklearn.feature_extraction.text import HashingVectorizer
 
 import models.scoring as scoring
+import models.tree_predict as tree_predict
 import models.tree_shap as tree_shap
 from features.build import build_features
 from features.calendar import BusinessHours
@@ -136,7 +137,7 @@ def test_queue_with_contributions_for_shown_tickets_only_equals_full_computation
     fast = score_tickets(model, export.tickets, export.events, as_of, demo.params, all_tickets=True)
     # The straightforward computation: LightGBM's contributions for every scored ticket.
     monkeypatch.setattr(scoring, "tier_rank", lambda tier: np.zeros(len(tier)))
-    monkeypatch.setattr(scoring, "risk_contributions", lambda m, features, matrix=None: m.risk_contributions(features))
+    monkeypatch.setattr(scoring, "risk_contributions", lambda m, features, *args: m.risk_contributions(features))
     reference = score_tickets(model, export.tickets, export.events, as_of, demo.params, all_tickets=True)
     assert (reference["tier"] == "P4").any() and (reference["reasons"] != "").sum() > 100
     pd.testing.assert_frame_equal(fast, reference, check_exact=True)
@@ -225,3 +226,181 @@ def test_word_analyzer_keeps_the_plain_path():
     reference = HashingVectorizer(analyzer="word", ngram_range=(1, 2), n_features=2**10, alternate_sign=False,
                                   norm="l2", lowercase=True, dtype=np.float32).transform(texts)
     assert (model.vectorize(texts) != reference).nnz == 0
+
+
+# Scoring's parallel and array paths (issue 13: score 100k tickets in 5 s).
+
+
+def _rows_to_get_wrong(model: TriageModel, features: pd.DataFrame) -> pd.DataFrame:
+    return pd.concat([features, _at_the_splits(model, features), _odd_categories(model, features)], ignore_index=True)
+
+
+def test_prediction_arrays_give_the_predictions_of_the_frames_bit_for_bit(model, features_now):
+    rows = _rows_to_get_wrong(model, features_now)
+    for matrix, booster, raw in ((model.risk_matrix(rows), model.risk_booster, True),
+                                 (model.urgency_matrix(rows), model.urgency_booster, False)):
+        values = scoring.lightgbm_values(matrix, booster)
+        assert values is not None and values.dtype == np.float64 and np.isnan(values).any()
+        fast = booster.predict(values, raw_score=raw, num_threads=1)
+        assert np.array_equal(fast, booster.predict(matrix, raw_score=raw))
+        assert np.unique(np.round(fast, 6)).size > 50  # rows that differ
+
+
+def test_frames_with_other_category_levels_than_the_booster_are_not_taken_as_arrays(model, features_now):
+    matrix = model.risk_matrix(features_now.iloc[:20])
+    name = next(c for c in matrix.columns if isinstance(matrix[c].dtype, pd.CategoricalDtype))
+    matrix[name] = matrix[name].cat.add_categories(["not-a-training-level"])
+    assert scoring.lightgbm_values(matrix, model.risk_booster) is None
+    assert scoring.booster_trees(model.risk_booster, matrix) is None
+
+
+@pytest.mark.parametrize("per", ["pattern", "row"])
+def test_contributions_on_two_threads_equal_one_thread_bit_for_bit(model, features_now, monkeypatch, per):
+    if per == "row":
+        monkeypatch.setattr(tree_shap, "_MAX_PATTERN_BITS", 0)
+    rows = _rows_to_get_wrong(model, features_now)
+    values = scoring.lightgbm_values(model.risk_matrix(rows), model.risk_booster)
+    trees = parse_trees(model.risk_booster.model_to_string())
+    # The straightforward sum: tree after tree, each adding to its features.
+    one_by_one = np.zeros((values.shape[1], len(values)))
+    columns = {f: tree_shap.Column(np.ascontiguousarray(values[:, f])) for f in range(values.shape[1])}
+    for tree in trees:  # a test's plain loop
+        explained, row_pattern = tree_shap._explain_rows(tree, columns, len(values))
+        for f, phi in explained.items():
+            one_by_one[f] += phi if row_pattern is None else phi[row_pattern]
+    assert np.abs(one_by_one).max() > 0.1
+    for threads in (1, 2, 3):
+        assert np.array_equal(tree_contributions(trees, values, threads=threads), one_by_one)
+
+
+@pytest.mark.parametrize("all_tickets", [True, False])
+def test_queue_with_the_fast_paths_equals_the_straightforward_computation(demo, model, export, monkeypatch,
+                                                                         all_tickets):
+    as_of = export.events["at"].max()
+    monkeypatch.setattr(scoring, "_NUMPY_PREDICT_ROWS", 0)  # numpy predicts even the demo's few tickets
+    monkeypatch.setattr(scoring, "_threads", lambda: 2)  # as on an idle machine
+    fast = score_tickets(model, export.tickets, export.events, as_of, demo.params, all_tickets=all_tickets)
+    # LightGBM predicts from the frames, the contributions are summed on one thread, the reasons
+    # measured where they are picked.
+    monkeypatch.setattr(scoring, "lightgbm_values", lambda matrix, booster: None)
+    monkeypatch.setattr(scoring, "_threads", lambda: 1)
+    monkeypatch.setattr(scoring, "reason_measures", lambda *args: None)
+    reference = score_tickets(model, export.tickets, export.events, as_of, demo.params, all_tickets=all_tickets)
+    assert len(reference) > 20 and (reference["reasons"] != "").sum() > 10
+    pd.testing.assert_frame_equal(fast, reference, check_exact=True)
+
+
+def test_numpy_predictions_equal_lightgbm_bit_for_bit(model, features_now):
+    rows = _rows_to_get_wrong(model, features_now)
+    for matrix, booster, raw in ((model.risk_matrix(rows), model.risk_booster, True),
+                                 (model.urgency_matrix(rows), model.urgency_booster, False)):
+        values = scoring.lightgbm_values(matrix, booster)
+        forest = tree_predict.read_forest(booster)
+        assert forest is not None and forest.multiclass == (not raw)
+        reference = booster.predict(values, raw_score=raw)
+        for threads in (1, 2, 3):
+            assert np.array_equal(tree_predict.predict_in_parts(forest, values, threads), reference)
+
+
+@pytest.mark.parametrize("zero_as_missing", [False, True])
+@pytest.mark.parametrize("objective", ["binary", "multiclass"])
+def test_numpy_predictions_equal_lightgbm_on_every_kind_of_split(zero_as_missing, objective):
+    rng = np.random.default_rng(6)
+    n = 4000
+    x = rng.normal(size=(n, 4))
+    x[rng.random(n) < 0.2, 0] = np.nan
+    x[rng.random(n) < 0.3, 1] = 0.0
+    x[:, 3] = rng.integers(0, 40, n)
+    x[rng.random(n) < 0.1, 3] = np.nan
+    y = (np.nan_to_num(x[:, 0], nan=1.0) + x[:, 1] + (x[:, 1] == 0) > 0.5).astype(int) + (x[:, 3] % 3 == 0)
+    params = {"objective": objective, "num_leaves": 15, "min_data_in_leaf": 5, "verbose": -1,
+              "zero_as_missing": zero_as_missing, "max_cat_to_onehot": 4, "deterministic": True, "num_threads": 1,
+              "seed": 1, **({"num_class": 3} if objective == "multiclass" else {})}
+    booster = lgb.train(params, lgb.Dataset(x, y if objective == "multiclass" else (y > 0).astype(int),
+                                            categorical_feature=[3]), num_boost_round=25)
+    decisions = np.concatenate([tree.decision_type for tree in tree_predict.read_forest(booster).trees])
+    assert (decisions & 1).any() and ((decisions >> 2) & 3 == (1 if zero_as_missing else 2)).any()
+    odd = np.array([[0.0, 0.0, 0.0, -1.0], [1e-36, -1e-36, np.nan, 41.0], [np.nan, np.nan, 5.0, 2.5],
+                    [-0.0, 1e-30, 0, 0], [np.inf, -np.inf, 1e300, 3.0]])
+    rows = np.vstack([x[:500], odd])
+    forest = tree_predict.read_forest(booster)
+    assert np.array_equal(tree_predict.predict(forest, rows), booster.predict(rows, raw_score=objective == "binary"))
+
+
+def test_numpy_predictions_of_single_leaf_trees_and_models_read_otherwise():
+    rng = np.random.default_rng(7)
+    x, y = rng.normal(size=(300, 3)), rng.integers(0, 2, 300)
+    stumps = lgb.train({"objective": "binary", "min_data_in_leaf": 1000, "verbose": -1}, lgb.Dataset(x, y),
+                       num_boost_round=5)
+    forest = tree_predict.read_forest(stumps)
+    assert forest.trees and all(len(tree.split_feature) == 0 for tree in forest.trees)
+    assert np.array_equal(tree_predict.predict(forest, x), stumps.predict(x, raw_score=True))
+    linear = lgb.train({"objective": "binary", "linear_tree": True, "verbose": -1}, lgb.Dataset(x, y),
+                       num_boost_round=3)
+    deep = lgb.train({"objective": "binary", "num_leaves": 31, "min_data_in_leaf": 2, "verbose": -1},
+                     lgb.Dataset(x, y), num_boost_round=3)
+    assert tree_predict.read_forest(linear) is None and tree_predict.read_forest(deep) is None
+
+
+def test_queue_rank_on_naive_utc_times_equals_rank_on_the_zoned_times():
+    from models.policy import rank_queue
+
+    created = pd.Series(pd.to_datetime(["2026-03-29 00:30", "2026-03-29 01:30", "2026-03-29 00:30", "2026-03-28 23:00"])
+                        ).dt.tz_localize("UTC").dt.tz_convert("Europe/Berlin")  # across a clock change
+    ids = pd.Series(["b", "a", "a", "c"])
+    score = np.array([1.0, 1.0, 1.0, 1.0])
+    assert (rank_queue(score, created.dt.tz_convert(None), ids) == rank_queue(score, created, ids)).all()
+    assert rank_queue(score, created.dt.tz_convert(None), ids).tolist() == [3, 4, 2, 1]
+
+
+SIGMA_TEXTS = ["ΟΔΟΣ", "Σ", "ΑΣ ΣΑ", "xΣ", "Σx", "ΑΣ\u0301", "\u0301Σ", "ΑΣ\u00ad", "ΑΣ'Α"]
+
+
+@pytest.mark.parametrize("case", ["marks free", "every mark used"])
+def test_words_of_all_texts_split_at_once_equal_each_text_split_alone(case):
+    import models.text_model as text_model
+
+    texts = TRICKY_TEXTS + SIGMA_TEXTS + [""]
+    if case == "every mark used":
+        texts = texts + ["".join(text_model._TEXT_ENDS)]
+    owner, code, distinct = text_model._words(np.array(texts, dtype=object))
+    expected = [(i, word) for i, text in enumerate(texts) for word in text.lower().split()]  # a test's plain loop
+    assert [(int(i), distinct[c]) for i, c in zip(owner, code)] == expected
+    assert len(set(distinct)) == len(distinct)
+
+
+def test_distinct_texts_of_arrow_columns_equal_factorize_of_the_python_strings():
+    from models.text_model import distinct_texts
+
+    first = pd.Series(TRICKY_TEXTS + [None] + SIGMA_TEXTS, dtype="str")
+    second = pd.Series(["only here", None, TRICKY_TEXTS[4], ""], dtype="str")
+    assert isinstance(first.array, pd.arrays.ArrowStringArray)  # the Arrow path is the one tested
+    codes, uniques = distinct_texts(first, second)
+    plain = pd.Series(np.concatenate([first.to_numpy(dtype=object), second.to_numpy(dtype=object)]), dtype=object)
+    plain_codes, plain_uniques = pd.factorize(plain.fillna("").astype(str))
+    assert uniques[codes].tolist() == np.asarray(plain_uniques, dtype=object)[plain_codes].tolist()
+    assert len(uniques) == len(plain_uniques) and all(isinstance(u, str) for u in uniques)
+
+
+def test_text_scores_of_arrow_columns_equal_scores_of_python_strings():
+    rng = np.random.default_rng(5)
+    model = TextModel(2**10, (3, 4), "char_wb", rng.normal(size=2**10).astype(np.float32), 0.25,
+                      rng.normal(size=2**10).astype(np.float32), -0.5)
+    frame = pd.DataFrame({"opening_text": pd.Series(TRICKY_TEXTS + SIGMA_TEXTS + [None], dtype="str")})
+    plain = pd.DataFrame({"opening_text": frame["opening_text"].to_numpy(dtype=object)}, dtype=object)
+    pd.testing.assert_frame_equal(model.add_scores(frame).drop(columns="opening_text"),
+                                  model.add_scores(plain).drop(columns="opening_text"), check_exact=True)
+
+
+def test_reason_values_of_a_categorical_made_per_level_equal_made_per_row():
+    from models.reasons import _numbers, _texts
+
+    levels = ["12", " 7.5", "1e3", "abc", "-0", "0x10", "12345678901234567891", "inf", "", "3", "4.50"]
+    column = pd.Series(pd.Categorical((levels + [None]) * 3 + ["3"], categories=levels + ["never used"]))
+    pd.testing.assert_series_equal(_numbers(column), pd.to_numeric(column, errors="coerce").astype("float64"),
+                                   check_exact=True)
+    pd.testing.assert_series_equal(_texts(column), column.astype(object).astype(str), check_exact=True)
+    assert _numbers(column).notna().sum() > 10 and _texts(column).isna().sum() == 3
+    empty = pd.Series(pd.Categorical([None, None]))
+    pd.testing.assert_series_equal(_numbers(empty), pd.to_numeric(empty, errors="coerce").astype("float64"))
+    pd.testing.assert_series_equal(_texts(empty), empty.astype(object).astype(str))

@@ -37,9 +37,11 @@ _ISO_SECONDS = "%Y-%m-%dT%H:%M:%SZ"
 _ROW_BITS = 32
 
 
-def _seconds(column: str) -> pl.Expr:
-    """ISO-8601 UTC text to epoch seconds."""
-    return pl.col(column).str.strptime(pl.Datetime("us"), _ISO_SECONDS).dt.epoch("s")
+def _seconds(column: str, schema: pl.Schema) -> pl.Expr:
+    """A timestamp column (typed, or ISO-8601 UTC text as older exports hold it) to epoch seconds."""
+    if schema[column] == pl.String:
+        return pl.col(column).str.strptime(pl.Datetime("us"), _ISO_SECONDS).dt.epoch("s")
+    return pl.col(column).dt.epoch("s")
 
 
 def _previous(column: str) -> pl.Expr:
@@ -56,12 +58,11 @@ def _changes(column: str) -> pl.Expr:
 def anchor_features(export_dir: str | Path, max_text_chars: int, streaming: bool = True) -> pl.DataFrame:
     """One row per ticket (``ticket_id`` then :data:`ANCHOR_FEATURES`), as of the export's latest timestamp."""
     export_dir = Path(export_dir)
-    tickets = (pl.scan_parquet(export_dir / "tickets.parquet")
-               .select("ticket_id", created_s=_seconds("created_at"))
+    tickets = pl.scan_parquet(export_dir / "tickets.parquet")
+    tickets = (tickets.select("ticket_id", created_s=_seconds("created_at", tickets.collect_schema()))
                .with_row_index("position"))
-    raw = (pl.scan_parquet(export_dir / "events.parquet")
-           .with_row_index("row")
-           .with_columns(at_s=_seconds("at")))
+    raw = pl.scan_parquet(export_dir / "events.parquet")
+    raw = raw.with_row_index("row").with_columns(at_s=_seconds("at", raw.collect_schema()))
     as_of_s = pl.concat([tickets.select(s=pl.col("created_s").max()), raw.select(s=pl.col("at_s").max())]).select(
         pl.col("s").max())
     # One sort of narrow rows: the ticket's position, the time order, and what the streams read;

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +24,7 @@ import pandas as pd
 
 from pipeline.core import contract
 from pipeline.core.errors import ExportError
-from pipeline.core.io import DELIMITER_NAMES, detect_delimiter, find_table, read_export_table
+from pipeline.core.io import DELIMITER_NAMES, detect_delimiter, find_table, read_export_batches, read_export_table
 from pipeline.core.params import IngestParams
 from pipeline.sources.ingest_columns import CodedText, Stamps, stripped_text
 
@@ -43,6 +43,9 @@ FIELD_FEATURES = {
     "priority": "current_priority",
 }
 _ISO_EXAMPLE = "2026-03-01T14:05:00Z"
+# Events are read and validated this many rows at a time (Parquet): each row is judged on its own
+# given the clean tickets, so peak memory is one raw slice plus the clean tables, not the raw table.
+EVENT_BATCH_ROWS = 1 << 20
 _LOG = logging.getLogger(__name__)
 
 
@@ -148,6 +151,7 @@ def load_export(
     *,
     as_of: pd.Timestamp | str | None = None,
     now: pd.Timestamp | str | None = None,
+    on_events: Callable[[pd.DataFrame], None] | None = None,
 ) -> ValidationResult:
     """Read and validate an export directory (CSV, Parquet or a Zendesk API dump).
 
@@ -161,6 +165,8 @@ def load_export(
         than ``now`` plus ``ingest.future_tolerance_minutes`` is rejected, so the
         default as-of (the latest timestamp) is never a typo in the future.
     now : the wall clock (default: the current time); tests pass a fixed moment.
+    on_events : called with each slice of clean events as soon as it is validated, in file
+        order and before the as-of cut (``validate`` writes them while reading the next).
     """
     settings = ingest if isinstance(ingest, IngestParams) else IngestParams(
         early_event_tolerance_minutes=ingest
@@ -175,13 +181,23 @@ def load_export(
     if (export_dir / CANONICAL_MARKER).is_file():
         tickets, events, rejects, input_rows = _load_canonical(export_dir)
         tickets, events = _bound_texts(tickets, events, run)
+        if on_events is not None:
+            on_events(events)
     else:
         raw_tickets, tickets_file, raw_events, events_file = _read_raw_export(export_dir, run)
-        input_rows = {contract.TICKETS: len(raw_tickets), contract.EVENTS: len(raw_events)}
+        input_rows = {contract.TICKETS: len(raw_tickets), contract.EVENTS: 0}
         tickets = _clean_tickets(raw_tickets, tickets_file, run)
         del raw_tickets
-        events = _clean_events(raw_events, events_file, tickets, run)
-        del raw_events
+        ticket_ids = pd.Index(tickets["ticket_id"])  # its hash table is built once, for every slice
+        parts = []
+        for raw in raw_events:
+            input_rows[contract.EVENTS] += len(raw)
+            parts.append(_clean_events(raw, events_file, tickets, ticket_ids, run))
+            del raw
+            if on_events is not None:
+                on_events(parts[-1])
+        events = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+        del parts
         rejects = run.rejects.frame()
         _warn_about_content(tickets, tickets_file, events, events_file, input_rows, run)
     tickets, events, after_as_of = _cut_at(tickets, events, moment)
@@ -218,7 +234,8 @@ def _load_canonical(export_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.Da
     return tickets, events, rejects, {k: int(v) for k, v in marker["input_rows"].items()}
 
 
-def _read_raw_export(export_dir: Path, run: _Run) -> tuple[pd.DataFrame, Path, pd.DataFrame, Path]:
+def _read_raw_export(export_dir: Path, run: _Run) -> tuple[pd.DataFrame, Path, Iterator[pd.DataFrame], Path]:
+    """The raw tickets table, and the raw events as consecutive slices (one for CSV and JSON)."""
     if any((export_dir / f"tickets{suffix}").is_file() for suffix in (".json", ".jsonl")):
         from pipeline.sources import (
             zendesk_read,  # only Zendesk dumps need the JSON reader
@@ -231,18 +248,26 @@ def _read_raw_export(export_dir: Path, run: _Run) -> tuple[pd.DataFrame, Path, p
         tickets["_line"] = np.arange(2, len(tickets) + 2)
         events["_line"] = np.arange(2, len(events) + 2)
         tickets_file, events_file = zendesk_read.source_files(export_dir)
-        return tickets, tickets_file, events, events_file
+        return tickets, tickets_file, iter([events]), events_file
     tickets_file = find_table(export_dir, contract.TICKETS)
     events_file = find_table(export_dir, contract.EVENTS)
     return (_read_table(tickets_file, contract.TICKETS, run), tickets_file,
-            _read_table(events_file, contract.EVENTS, run), events_file)
+            _read_table(events_file, contract.EVENTS, run, batches=True), events_file)
 
 
-def _read_table(path: Path, table: str, run: _Run) -> pd.DataFrame:
-    """One table: CSV as text (``;`` or tab separators are read as such, and said), Parquet typed."""
+def _read_table(path: Path, table: str, run: _Run, batches: bool = False) -> pd.DataFrame | Iterator[pd.DataFrame]:
+    """One table: CSV as text (``;`` or tab separators are read as such, and said), Parquet typed.
+
+    With ``batches``, an iterator of consecutive slices (see :func:`read_export_batches`).
+    """
     typed = {"timestamp_columns": TIMESTAMP_COLUMNS[table], "coded_columns": CODED_COLUMNS[table]}
+    if batches:
+        def read(path: Path, **options) -> Iterator[pd.DataFrame]:
+            return read_export_batches(path, EVENT_BATCH_ROWS, **options)
+    else:
+        read = read_export_table
     if path.name.lower().endswith(".parquet"):
-        return read_export_table(path, **typed)
+        return read(path, **typed)
     delimiter = run.settings.delimiter
     how = "--delimiter / ingest.delimiter"
     if delimiter == "auto":
@@ -252,7 +277,7 @@ def _read_table(path: Path, table: str, run: _Run) -> pd.DataFrame:
         run.warnings.append(
             f"{path.name}: fields separated by {DELIMITER_NAMES.get(delimiter, repr(delimiter))} ({how})"
         )
-    return read_export_table(path, encoding=run.settings.encoding, delimiter=delimiter, **typed)
+    return read(path, encoding=run.settings.encoding, delimiter=delimiter, **typed)
 
 
 def _require_columns(frame: pd.DataFrame, required: tuple[str, ...], source: Path) -> None:
@@ -426,7 +451,10 @@ def _clean_tickets(raw: pd.DataFrame, source: Path, run: _Run) -> pd.DataFrame:
     return tickets[keep.to_numpy()].reset_index(drop=True)
 
 
-def _clean_events(raw: pd.DataFrame, source: Path, tickets: pd.DataFrame, run: _Run) -> pd.DataFrame:
+def _clean_events(
+    raw: pd.DataFrame, source: Path, tickets: pd.DataFrame, ticket_ids: pd.Index, run: _Run
+) -> pd.DataFrame:
+    """One slice of the raw events, checked against the clean ``tickets`` (``ticket_ids``: their ids as an index)."""
     _require_columns(raw, contract.EVENT_REQUIRED, source)
     lines = raw["_line"]
     keep = pd.Series(True, index=raw.index)
@@ -477,7 +505,7 @@ def _clean_events(raw: pd.DataFrame, source: Path, tickets: pd.DataFrame, run: _
 
     # Ticket ids are unique among clean tickets; -1 (unknown ticket) takes NaT, and the
     # column stays a timestamp even when no ticket row survived.
-    position = pd.Index(tickets["ticket_id"]).get_indexer(ticket_id.values)[ticket_id.codes]
+    position = ticket_ids.get_indexer(ticket_id.values)[ticket_id.codes]
     created_at = pd.Series(
         tickets["created_at"].array.take(position, allow_fill=True), index=raw.index
     ).astype("datetime64[ns, UTC]")

@@ -63,7 +63,10 @@ class CodedText:
 
     def where(self, flags: pd.Series | np.ndarray) -> np.ndarray:
         """A per-row boolean mask from a mask over the distinct values."""
-        return np.asarray(flags, dtype=bool)[self.codes]
+        flags = np.asarray(flags, dtype=bool)
+        if not flags.any():  # the usual answer of a check on a clean export: no gather over the rows
+            return np.zeros(len(self.codes), dtype=bool)
+        return flags[self.codes]
 
     def at(self, rows: pd.Series) -> pd.Series:
         """The text of the ``rows`` (a row mask), for reject messages."""
@@ -77,12 +80,17 @@ class CodedText:
     def rows(self, kept: np.ndarray, empty_as_missing: bool = False) -> pd.Series:
         """The text of the ``kept`` rows as a column (``""`` -> missing with ``empty_as_missing``)."""
         values = self.values.replace("", None) if empty_as_missing else self.values
-        return pd.Series(values.array.take(self.codes[kept]))
+        return pd.Series(values.array.take(_kept(self.codes, kept)))
 
     def categorical(self, kept: np.ndarray, categories: tuple[str, ...]) -> pd.Categorical:
         """The ``kept`` rows as a categorical of the contract's ``categories`` (values outside them: missing)."""
-        category = pd.Index(categories).get_indexer(self.values)
-        return pd.Categorical.from_codes(category[self.codes[kept]], categories=categories)
+        category = pd.Index(categories).get_indexer(self.values).astype(np.int8 if len(categories) < 127 else np.int32)
+        return pd.Categorical.from_codes(category[_kept(self.codes, kept)], categories=categories)
+
+
+def _kept(codes: np.ndarray, kept: np.ndarray) -> np.ndarray:
+    """``codes`` of the kept rows; no copy when every row is kept (a clean export)."""
+    return codes if kept.all() else codes[kept]
 
 
 @dataclass(frozen=True)

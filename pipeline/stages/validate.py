@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.core.io import write_json, write_table
+from pipeline.core.io import parquet_batches, write_json, write_table
 from pipeline.core.params import IngestParams
 from pipeline.sources.ingest import (
     CANONICAL_FORMAT,
@@ -20,14 +20,22 @@ from pipeline.sources.ingest import (
 
 def validate_export(export_dir: str | Path, out_dir: str | Path | None, ingest: IngestParams) -> ValidationResult:
     """Validate ``export_dir``; with ``out_dir``, write the canonical tables and the rejects there."""
-    result = load_export(export_dir, ingest)
-    if out_dir is not None:
-        out_dir = Path(out_dir)
-        write_table(result.tickets, out_dir / "tickets.parquet")
-        write_table(result.events, out_dir / "events.parquet")
-        write_table(result.rejects, out_dir / "rejects.csv")
-        write_json(
-            {"format": CANONICAL_FORMAT, "input_rows": result.input_rows, "rejected_rows": result.rejected_rows},
-            out_dir / CANONICAL_MARKER,
-        )
+    if out_dir is None:
+        return load_export(export_dir, ingest)
+    out_dir = Path(out_dir)
+    created = not out_dir.exists()
+    try:
+        # Events are written slice by slice while the next slice is validated, not once at the end.
+        with parquet_batches(out_dir / "events.parquet") as write_events:
+            result = load_export(export_dir, ingest, on_events=write_events)
+    except BaseException:
+        if created and out_dir.is_dir() and not any(out_dir.iterdir()):
+            out_dir.rmdir()  # a run that failed leaves no trace, not even an empty directory
+        raise
+    write_table(result.tickets, out_dir / "tickets.parquet")
+    write_table(result.rejects, out_dir / "rejects.csv")
+    write_json(
+        {"format": CANONICAL_FORMAT, "input_rows": result.input_rows, "rejected_rows": result.rejected_rows},
+        out_dir / CANONICAL_MARKER,
+    )
     return result

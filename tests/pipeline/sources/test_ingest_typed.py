@@ -10,11 +10,13 @@ from __future__ import annotations
 import shutil
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from pipeline.core.io import read_export_table, write_export
+from pipeline.core.io import iso_utc, read_export_table, write_export
 from pipeline.core.params import IngestParams
-from pipeline.sources import ingest_columns
+from pipeline.sources import ingest, ingest_columns
 from pipeline.sources.ingest import load_export
 from pipeline.sources.simulator import simulate
 from pipeline.stages.validate import validate_export
@@ -31,11 +33,22 @@ def canonical(out) -> dict[str, pd.DataFrame]:
     }
 
 
-def test_csv_text_parquet_and_typed_parquet_give_identical_canonical_tables(tmp_path):
+# The default slice, and slices that cut the events table (and a ticket's events) in several places.
+BATCH_ROWS = [ingest.EVENT_BATCH_ROWS, 97]
+
+
+@pytest.mark.parametrize("batch_rows", BATCH_ROWS)
+def test_csv_text_parquet_and_typed_parquet_give_identical_canonical_tables(tmp_path, monkeypatch, batch_rows):
+    monkeypatch.setattr(ingest, "EVENT_BATCH_ROWS", batch_rows)
     simulation = simulate(300, 3)
     tickets, events = simulation.tickets, simulation.events
     write_export(tmp_path / "csv", tickets, events, "csv")
-    write_export(tmp_path / "text_parquet", tickets, events, "parquet")
+    write_export(tmp_path / "export_parquet", tickets, events, "parquet")  # typed timestamps, as users' exports
+    assert pa.types.is_timestamp(pq.read_schema(tmp_path / "export_parquet" / "events.parquet").field("at").type)
+    (tmp_path / "text_parquet").mkdir()
+    for name, frame in (("tickets", tickets), ("events", events)):
+        stamps = {c: iso_utc(frame[c]) for c in frame.columns if pd.api.types.is_datetime64_any_dtype(frame[c])}
+        frame.assign(**stamps).to_parquet(tmp_path / "text_parquet" / f"{name}.parquet", index=False)
     typed = tmp_path / "typed_parquet"
     typed.mkdir()
     tickets.to_parquet(typed / "tickets.parquet", index=False)  # timestamp[us, UTC]
@@ -44,7 +57,7 @@ def test_csv_text_parquet_and_typed_parquet_give_identical_canonical_tables(tmp_
     naive.set_axis(range(10, 10 + len(naive))).to_parquet(typed / "events.parquet")
 
     outputs = {}
-    for name in ("csv", "text_parquet", "typed_parquet"):
+    for name in ("csv", "text_parquet", "typed_parquet", "export_parquet"):
         validate_export(tmp_path / name, tmp_path / f"out_{name}", IngestParams())
         outputs[name] = canonical(tmp_path / f"out_{name}")
     reference = outputs["csv"]
@@ -52,7 +65,9 @@ def test_csv_text_parquet_and_typed_parquet_give_identical_canonical_tables(tmp_
     assert str(reference["events"]["at"].dtype) == "datetime64[ns, UTC]"
     assert list(reference["events"]["kind"].cat.categories) == ["message", "note", "status", "group",
                                                                 "assignee", "priority", "field"]
-    for name in ("text_parquet", "typed_parquet"):
+    if batch_rows < len(events):  # written slice by slice: one row group per slice
+        assert pq.ParquetFile(tmp_path / "out_typed_parquet" / "events.parquet").metadata.num_row_groups > 1
+    for name in ("text_parquet", "typed_parquet", "export_parquet"):
         for table in ("tickets", "events", "rejects"):
             pd.testing.assert_frame_equal(outputs[name][table], reference[table], obj=f"{name} {table}")
 
@@ -84,7 +99,9 @@ def bad_rows() -> tuple[pd.DataFrame, pd.DataFrame]:
     return tickets, events
 
 
-def test_bad_values_in_parquet_text_columns_get_the_csv_reasons_on_the_same_lines(tmp_path):
+@pytest.mark.parametrize("batch_rows", [ingest.EVENT_BATCH_ROWS, 5, 1])
+def test_bad_values_in_parquet_text_columns_get_the_csv_reasons_on_the_same_lines(tmp_path, monkeypatch, batch_rows):
+    monkeypatch.setattr(ingest, "EVENT_BATCH_ROWS", batch_rows)
     tickets, events = bad_rows()
     for fmt in ("csv", "parquet"):
         (tmp_path / fmt).mkdir()

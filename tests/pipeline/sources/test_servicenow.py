@@ -318,7 +318,7 @@ def test_parquet_output_has_the_same_events(tmp_path):
     import_servicenow(FIXTURE, tmp_path, fmt="parquet")
     events = pd.read_parquet(tmp_path / "events.parquet")
     assert len(events) == 52
-    assert events["at"].iloc[0] == "2016-03-01T09:05:00Z"
+    assert events["at"].iloc[0] == pd.Timestamp("2016-03-01T09:05:00Z")  # Parquet keeps timestamps typed
 
 
 # ---------------------------------------------------------------------------

@@ -31,10 +31,7 @@ def dask_client(engine: EngineParams, scheduler: str | None = None) -> Iterator:
     ``scheduler``: a running scheduler's address (``tcp://host:8786``); None starts a
     ``LocalCluster`` on loopback with the dashboard on a free loopback port.
     """
-    # LightGBM's OpenMP threads spin while waiting by default; on workers sharing cores the
-    # spinning made one fit take anywhere from 3 to 49 s. Set before the workers start
-    # (they inherit the environment); a user's own setting wins.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # Workers inherit OMP_WAIT_POLICY=PASSIVE from this process (set in pipeline/__init__.py).
     from dask.distributed import Client, LocalCluster
 
     if scheduler:

@@ -27,8 +27,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-# Bump when the attributes change: cached exports made by another version are regenerated.
-VERSION = 1
+# Bump when the attributes or the way exports are written change (2: Parquet timestamps typed):
+# cached exports made by another version are regenerated.
+VERSION = 2
 NAMES = ("organization", "brand", "category", "escalation_tier", "account_value_usd", "pending_reason")
 
 BRANDS = ("main", "outlet", "pro")

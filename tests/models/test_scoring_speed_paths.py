@@ -91,6 +91,17 @@ def test_numpy_tree_shap_equals_lightgbm_full(model, features_now, monkeypatch, 
     np.testing.assert_allclose(fast.to_numpy(), full.to_numpy(), rtol=0, atol=1e-12)
 
 
+def _every_kind_of_value(seed: int, n: int = 4000) -> np.ndarray:
+    """Four columns: normal with NaNs, normal with zeros, normal, and a categorical code with NaNs."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 4))
+    x[rng.random(n) < 0.2, 0] = np.nan
+    x[rng.random(n) < 0.3, 1] = 0.0
+    x[:, 3] = rng.integers(0, 40, n)
+    x[rng.random(n) < 0.1, 3] = np.nan
+    return x
+
+
 @pytest.mark.parametrize("per", ["pattern", "row"])
 @pytest.mark.parametrize("zero_as_missing", [False, True])
 def test_numpy_tree_shap_equals_lightgbm_on_every_kind_of_split(monkeypatch, zero_as_missing, per):
@@ -98,13 +109,7 @@ def test_numpy_tree_shap_equals_lightgbm_on_every_kind_of_split(monkeypatch, zer
     unseen codes go right): a small model trained to have each."""
     if per == "row":
         monkeypatch.setattr(tree_shap, "_MAX_PATTERN_BITS", 0)
-    rng = np.random.default_rng(4)
-    n = 4000
-    x = rng.normal(size=(n, 4))
-    x[rng.random(n) < 0.2, 0] = np.nan
-    x[rng.random(n) < 0.3, 1] = 0.0
-    x[:, 3] = rng.integers(0, 40, n)
-    x[rng.random(n) < 0.1, 3] = np.nan
+    x = _every_kind_of_value(seed=4)
     y = ((np.nan_to_num(x[:, 0], nan=1.0) + x[:, 1] + (x[:, 1] == 0) > 0.5) ^ (x[:, 3] % 3 == 0)).astype(int)
     booster = lgb.train({"objective": "binary", "num_leaves": 15, "min_data_in_leaf": 5, "verbose": -1,
                          "zero_as_missing": zero_as_missing, "max_cat_to_onehot": 4, "deterministic": True,
@@ -305,13 +310,7 @@ def test_numpy_predictions_equal_lightgbm_bit_for_bit(model, features_now):
 @pytest.mark.parametrize("zero_as_missing", [False, True])
 @pytest.mark.parametrize("objective", ["binary", "multiclass"])
 def test_numpy_predictions_equal_lightgbm_on_every_kind_of_split(zero_as_missing, objective):
-    rng = np.random.default_rng(6)
-    n = 4000
-    x = rng.normal(size=(n, 4))
-    x[rng.random(n) < 0.2, 0] = np.nan
-    x[rng.random(n) < 0.3, 1] = 0.0
-    x[:, 3] = rng.integers(0, 40, n)
-    x[rng.random(n) < 0.1, 3] = np.nan
+    x = _every_kind_of_value(seed=6)
     y = (np.nan_to_num(x[:, 0], nan=1.0) + x[:, 1] + (x[:, 1] == 0) > 0.5).astype(int) + (x[:, 3] % 3 == 0)
     params = {"objective": objective, "num_leaves": 15, "min_data_in_leaf": 5, "verbose": -1,
               "zero_as_missing": zero_as_missing, "max_cat_to_onehot": 4, "deterministic": True, "num_threads": 1,

@@ -56,6 +56,7 @@ from models.training import (
 )
 from pipeline import __version__
 from pipeline.core import contract
+from pipeline.core.errors import UserError
 from pipeline.core.params import Params
 from pipeline.sources.ingest import load_export
 
@@ -118,10 +119,19 @@ def train_on_cluster(client, export_dir, model_dir, snapshots_file=None, target:
 def _labelled_snapshots(path, tickets: pd.DataFrame, target: Target) -> pd.DataFrame:
     """The snapshot rows of labelled tickets only (the others are dropped by the join with labels anyway):
     at 1M tickets 0.8 M of 5 M rows, so the rest is never held in memory."""
+    import pyarrow as pa
+
     labelled = tickets.loc[target.labels(tickets).notna().to_numpy(), "ticket_id"].astype(str).tolist()
-    if not labelled:  # nothing to keep (and Arrow refuses an empty set); training then says there are no labels
-        return pd.read_parquet(path).iloc[:0]
-    return pd.read_parquet(path, filters=[("ticket_id", "in", labelled)])
+    if not Path(path).exists():
+        raise UserError(f"--snapshots {path}: no such file; make it with `csat-triage featurize --snapshots` "
+                        "(dvc repro does)")
+    try:
+        if not labelled:  # nothing to keep (and Arrow refuses an empty set); training then says there are no labels
+            return pd.read_parquet(path).iloc[:0]
+        return pd.read_parquet(path, filters=[("ticket_id", "in", labelled)])
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        raise UserError(f"--snapshots {path}: cannot read the snapshot features ({' '.join(str(exc).split())[:200]}); "
+                        "make them again with `csat-triage featurize --snapshots`") from None
 
 
 def _target(target: str | None, params: Params) -> Target:

@@ -183,6 +183,15 @@ def test_score_then_queue_end_to_end(demo, tmp_path, params_file):
     assert str(scored["ticket_id"].iloc[5]) not in queue.stdout
 
 
+@pytest.mark.parametrize("snapshots", ["missing.parquet", "not-parquet.parquet"])
+def test_train_with_unreadable_snapshots_is_one_line_and_writes_no_model(demo, tmp_path, params_file, snapshots):
+    (tmp_path / "not-parquet.parquet").write_text("ticket_id,as_of\n")
+    out = tmp_path / "model"
+    result = invoke("train", demo.export_dir, "--snapshots", tmp_path / snapshots, "--out", out, "--params", params_file)
+    assert_one_line_error(result, f"--snapshots {tmp_path / snapshots}")
+    assert not out.exists()
+
+
 def test_score_with_a_missing_model_creates_no_output_folder(demo, tmp_path, params_file):
     out = tmp_path / "tonight" / "priorities.csv"
     result = invoke("score", demo.export_dir, "--out", out, "--model", tmp_path / "no-model", "--params", params_file)

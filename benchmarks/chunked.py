@@ -52,16 +52,15 @@ def with_chunk_ids(tickets: pd.DataFrame, events: pd.DataFrame, truth: pd.DataFr
     """The chunk's ids prefixed with its number (1-based): unique across chunks, one width within a size."""
     prefix = str(chunk + 1)
 
-    def prefixed(values: pd.Series) -> pd.Series:
+    def prefixed(values: pd.Series, separator: str = "") -> pd.Series:
         # Missing (no organisation) and empty values stay as they are.
         text = values.astype(object)
         known = text.notna() & (text.astype(str) != "")
-        return text.where(~known, prefix + "-" + text.astype(str)) if values.name == "organization" \
-            else text.where(~known, prefix + text.astype(str))
+        return text.where(~known, prefix + separator + text.astype(str))
 
     tickets = tickets.assign(ticket_id=prefixed(tickets["ticket_id"]), requester_id=prefixed(tickets["requester_id"]))
     if "organization" in tickets.columns:
-        tickets["organization"] = prefixed(tickets["organization"])
+        tickets["organization"] = prefixed(tickets["organization"], "-")  # names: "2-Red Labs"
     events = events.assign(ticket_id=prefixed(events["ticket_id"]))
     truth = truth.assign(ticket_id=prefixed(truth["ticket_id"]))
     return tickets, events, truth

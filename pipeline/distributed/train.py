@@ -54,7 +54,7 @@ def training_rows(client, export_dir: str, snapshots: str | Path | None, target:
     export = read_export(client, export_dir, params.engine)
     tickets = export.tickets.compute().sort_values(ROW, kind="stable").drop(columns=[ROW]).reset_index(drop=True)
     labelled = tickets.loc[target.labels(tickets).notna().to_numpy(), "ticket_id"].to_numpy(dtype=object)
-    keep = dask.delayed(pd.Index(labelled), pure=True)
+    keep = client.scatter(pd.Index(labelled), broadcast=True)  # once per worker, not in every task
     if snapshots is not None:
         pieces = _read_snapshots(snapshots).to_delayed()
     else:

@@ -26,22 +26,23 @@ def client():
         yield client
 
 
+def _simulated_and_validated(tmp_path_factory, name: str, tickets: int, seed: int, days: int) -> Path:
+    root = tmp_path_factory.mktemp(name)
+    simulate_export(root / "raw", tickets, seed=seed, days=days)
+    validate_export(root / "raw", root / "interim", Params().ingest)
+    return root / "interim"
+
+
 @pytest.fixture(scope="package")
 def validated_export(tmp_path_factory) -> Path:
     """1500 simulated tickets over 30 days (organizations, field events, ratings), validated."""
-    root = tmp_path_factory.mktemp("dask_export")
-    simulate_export(root / "raw", 1500, seed=3, days=30)
-    validate_export(root / "raw", root / "interim", Params().ingest)
-    return root / "interim"
+    return _simulated_and_validated(tmp_path_factory, "dask_export", 1500, seed=3, days=30)
 
 
 @pytest.fixture(scope="package")
 def training_export(tmp_path_factory) -> Path:
     """5000 simulated tickets over 60 days: enough labelled tickets for a test-period AUC (about 250 bad)."""
-    root = tmp_path_factory.mktemp("dask_training_export")
-    simulate_export(root / "raw", 5000, seed=5, days=60)
-    validate_export(root / "raw", root / "interim", Params().ingest)
-    return root / "interim"
+    return _simulated_and_validated(tmp_path_factory, "dask_training_export", 5000, seed=5, days=60)
 
 
 @pytest.fixture

@@ -76,7 +76,7 @@ def run_validate(paths: Paths, params: Params, options: argparse.Namespace, time
     from pipeline.stages.validate import validate_export
 
     result = timer(lambda: validate_export(paths.export, paths.canonical, params.ingest))
-    return {"tickets": len(result.tickets), "events": len(result.events),
+    return {"tickets": len(result.tickets), "events": result.clean_rows["events"],
             "rows": result.total_input_rows, "details": {"rejected_rows": result.rejected_rows}}
 
 

@@ -229,6 +229,12 @@ class TrainParams(Section):
     """After the held-out fit (the test period unseen; every reported number and the gate),
     refit the models that score on every labelled ticket, the newest weeks included, with
     the round counts chosen out of time and a calibrator fitted out of fold."""
+    max_tickets_per_model: int | None = Field(100_000, ge=1_000)
+    """Each model (risk: labelled tickets; urgency: solved tickets with a priority) fits on at
+    most this many tickets, the same ones on every run: a larger export is sampled by ticket
+    (a ticket keeps all its rows; every period keeps its share; ``models.dataset.FitSample``).
+    None: every ticket. What the cap costs in accuracy and saves in time: README, Performance.
+    Metrics (evaluate) always use every ticket of the test period."""
 
 
 class SplitParams(Section):

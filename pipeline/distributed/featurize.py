@@ -29,7 +29,7 @@ from features.build import CROSS_TICKET_FEATURES, OPENING_TEXT, cross_ticket_fea
 from features.calendar import BusinessHours
 from features.conversation import build_timeline
 from features.snapshots import opening_moments, resolve_moments, snapshot_moments
-from models.dataset import urgency_tickets
+from models.dataset import FitSample, urgency_tickets
 from pipeline.core import contract
 from pipeline.core.params import Params, SnapshotsParams
 from pipeline.distributed.partition import PartitionedExport, piece_tables
@@ -77,7 +77,7 @@ def featurize_dask(
 
 
 def feature_pieces(client, export: PartitionedExport, params: Params, as_of: pd.Timestamp | None = None,
-                   queries: str = "as_of") -> list:
+                   queries: str = "as_of", sample: FitSample | None = None) -> list:
     """Per piece, a delayed feature frame, or None for a piece without query rows.
 
     Not persisted: a caller computes its own step on each (write it, keep some rows), so a
@@ -85,7 +85,8 @@ def feature_pieces(client, export: PartitionedExport, params: Params, as_of: pd.
 
     ``queries``: ``as_of`` (every ticket at ``as_of``, default the export's end), ``snapshots``
     (the training snapshot moments) or ``opening`` (the urgency model's rows: each solved
-    ticket with a final priority at its opening moment, as ``models.dataset`` picks them).
+    ticket with a final priority at its opening moment, as ``models.dataset`` picks them, only
+    those in ``sample`` when given).
     Every frame has the whole export's categorical levels and columns.
     """
     import dask
@@ -95,7 +96,7 @@ def feature_pieces(client, export: PartitionedExport, params: Params, as_of: pd.
         hours=hours, static=tuple(params.attributes.static), prior=params.team_record.prior_ratings,
         as_of=as_of if as_of is not None else export.export_at, export_at=export.export_at,
         moments=_global_moments(params, export) if queries == "snapshots" else None, snapshots=params.snapshots,
-        opening=queries == "opening",
+        opening=queries == "opening", sample=sample,
     )
     tickets = export.tickets.to_delayed()
     events = export.events.to_delayed()
@@ -154,6 +155,7 @@ class _PieceSettings:
     moments: tuple[str, ...] | None  # snapshot mode: the moments, resolved on the whole export
     snapshots: SnapshotsParams
     opening: bool = False  # opening mode: the urgency model's rows
+    sample: FitSample | None = None  # opening mode: the tickets the urgency model fits on
 
 
 def _global_moments(params: Params, export: PartitionedExport) -> tuple[str, ...]:
@@ -173,7 +175,7 @@ def _piece_features(tickets: pd.DataFrame, events: pd.DataFrame, settings: _Piec
         return None
     timeline = build_timeline(tickets, events, settings.hours, settings.static, settings.prior)
     if settings.opening:
-        queries = opening_moments(urgency_tickets(tickets), settings.export_at,
+        queries = opening_moments(urgency_tickets(tickets, settings.sample), settings.export_at,
                                   settings.snapshots.opening_window_minutes)
         if not len(queries):
             return None

@@ -26,7 +26,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from models.dataset import TrainingData, label_training_rows
+from models.dataset import FitSample, TrainingData, label_training_rows
 from models.store import data_fingerprint
 from models.target import Target
 from pipeline.core.errors import UserError
@@ -44,7 +44,8 @@ def training_rows(client, export_dir: str, snapshots: str | Path | None, target:
 
     ``snapshots``: a `featurize --snapshots` output (a Parquet file or a directory of parts,
     e.g. written by ``--engine dask``), read on the workers; else the snapshot rows are
-    computed there. Either way only the rows of labelled tickets are gathered. The rows are
+    computed there. Either way only the rows of labelled tickets (of ``train.max_tickets_per_model``'s
+    sample) are gathered. The rows are
     put in the export's ticket order (then moment), so a run does not depend on which
     piece finished first. The fingerprint is ``dask:`` and a hash of the pieces' own
     fingerprints (it depends on the number of pieces, unlike the one-machine one).
@@ -53,20 +54,23 @@ def training_rows(client, export_dir: str, snapshots: str | Path | None, target:
 
     export = read_export(client, export_dir, params.engine)
     tickets = export.tickets.compute().sort_values(ROW, kind="stable").drop(columns=[ROW]).reset_index(drop=True)
+    sample = FitSample.of(tickets, target, params.train.max_tickets_per_model)
     labelled = tickets.loc[target.labels(tickets).notna().to_numpy(), "ticket_id"].to_numpy(dtype=object)
+    labelled = labelled[sample.keeps("risk_model", labelled)]
     keep = client.scatter(pd.Index(labelled), broadcast=True)  # once per worker, not in every task
     if snapshots is not None:
         pieces = _read_snapshots(snapshots).to_delayed()
     else:
         pieces = feature_pieces(client, export, params, queries="snapshots")
     risk_parts = client.compute([dask.delayed(_labelled_rows)(p, keep) for p in pieces], sync=True)
-    opening_parts = client.compute(feature_pieces(client, export, params, queries="opening"), sync=True)
+    opening_parts = client.compute(feature_pieces(client, export, params, queries="opening", sample=sample),
+                                   sync=True)
     fingerprint = _fingerprint(client, export)
     del export, pieces  # the pieces leave the workers' memory before the boosters are grown
     order = pd.Series(np.arange(len(tickets)), index=pd.Index(tickets["ticket_id"].to_numpy(dtype=object)))
     risk = _in_ticket_order(risk_parts, order, ["as_of"])
     opening = _in_ticket_order(opening_parts, order, [])
-    return tickets, label_training_rows(tickets, target, params, risk, opening), fingerprint
+    return tickets, label_training_rows(tickets, target, params, risk, opening, sample=sample), fingerprint
 
 
 def _read_snapshots(path: str | Path):

@@ -62,9 +62,10 @@ class ValidationResult:
     """
 
     tickets: pd.DataFrame
-    events: pd.DataFrame
+    events: pd.DataFrame | None  # None: handed to ``on_events`` slice by slice and not kept (``keep_events``)
     rejects: pd.DataFrame
     input_rows: dict[str, int] = field(default_factory=dict)
+    clean_rows: dict[str, int] = field(default_factory=dict)
     source: str = ""
     after_as_of: dict[str, int] = field(default_factory=dict)
     texts_cut: int = 0
@@ -86,11 +87,11 @@ class ValidationResult:
     def summary(self) -> str:
         """One line per table: input = clean + rejected (+ after as-of); then texts cut, if any."""
         parts = []
-        for name, clean in ((contract.TICKETS, self.tickets), (contract.EVENTS, self.events)):
+        for name in (contract.TICKETS, contract.EVENTS):
             rejected = int((self.rejects["table"] == name).sum())
             unseen = self.after_as_of.get(name, 0)
             parts.append(
-                f"{name}: {self.input_rows.get(name, 0)} rows = {len(clean)} clean + {rejected} rejected"
+                f"{name}: {self.input_rows.get(name, 0)} rows = {self.clean_rows.get(name, 0)} clean + {rejected} rejected"
                 + (f" + {unseen} after as-of" if unseen else "")
             )
         if self.texts_cut:
@@ -152,6 +153,7 @@ def load_export(
     as_of: pd.Timestamp | str | None = None,
     now: pd.Timestamp | str | None = None,
     on_events: Callable[[pd.DataFrame], None] | None = None,
+    keep_events: bool = True,
 ) -> ValidationResult:
     """Read and validate an export directory (CSV, Parquet or a Zendesk API dump).
 
@@ -167,7 +169,11 @@ def load_export(
     now : the wall clock (default: the current time); tests pass a fixed moment.
     on_events : called with each slice of clean events as soon as it is validated, in file
         order and before the as-of cut (``validate`` writes them while reading the next).
+    keep_events : False (with ``on_events``, without ``as_of``): the slices are not kept and
+        ``events`` is None: `validate` writes them and never holds the whole table.
     """
+    if not keep_events and (on_events is None or as_of is not None):
+        raise ValueError("keep_events=False needs on_events and no as_of")
     settings = ingest if isinstance(ingest, IngestParams) else IngestParams(
         early_event_tolerance_minutes=ingest
     )
@@ -183,24 +189,38 @@ def load_export(
         tickets, events = _bound_texts(tickets, events, run)
         if on_events is not None:
             on_events(events)
+        clean_events = len(events)
+        if not keep_events:
+            events = None
     else:
         raw_tickets, tickets_file, raw_events, events_file = _read_raw_export(export_dir, run)
         input_rows = {contract.TICKETS: len(raw_tickets), contract.EVENTS: 0}
         tickets = _clean_tickets(raw_tickets, tickets_file, run)
         del raw_tickets
         ticket_ids = pd.Index(tickets["ticket_id"])  # its hash table is built once, for every slice
-        parts = []
+        parts, kinds, clean_events = [], [], 0
         for raw in raw_events:
             input_rows[contract.EVENTS] += len(raw)
-            parts.append(_clean_events(raw, events_file, tickets, ticket_ids, run))
+            part = _clean_events(raw, events_file, tickets, ticket_ids, run)
             del raw
+            clean_events += len(part)
+            kinds.append(part["kind"].value_counts())  # categorical: counted on codes, no text pass
             if on_events is not None:
-                on_events(parts[-1])
-        events = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+                on_events(part)
+            if keep_events:
+                parts.append(part)
+            del part
+        events = (None if not keep_events else parts[0] if len(parts) == 1
+                  else pd.concat(parts, ignore_index=True))
         del parts
         rejects = run.rejects.frame()
-        _warn_about_content(tickets, tickets_file, events, events_file, input_rows, run)
-    tickets, events, after_as_of = _cut_at(tickets, events, moment)
+        _warn_about_content(tickets, tickets_file, pd.concat(kinds).groupby(level=0, observed=True).sum(),
+                            events_file, input_rows, run)
+    if events is None:
+        after_as_of, clean_rows = {}, {contract.TICKETS: len(tickets), contract.EVENTS: clean_events}
+    else:
+        tickets, events, after_as_of = _cut_at(tickets, events, moment)
+        clean_rows = {contract.TICKETS: len(tickets), contract.EVENTS: len(events)}
     if run.texts_cut:
         run.warnings.append(
             f"{run.texts_cut} texts (subjects or message bodies) longer than {settings.max_text_chars} "
@@ -209,7 +229,8 @@ def load_export(
     for message in run.warnings:
         _LOG.warning(message)
     return ValidationResult(
-        tickets=tickets, events=events, rejects=rejects, input_rows=input_rows, source=str(export_dir),
+        tickets=tickets, events=events, rejects=rejects, input_rows=input_rows, clean_rows=clean_rows,
+        source=str(export_dir),
         after_as_of=after_as_of, texts_cut=run.texts_cut, warnings=tuple(run.warnings),
     )
 
@@ -582,7 +603,7 @@ def _cut_at(
 
 
 def _warn_about_content(
-    tickets: pd.DataFrame, tickets_file: Path, events: pd.DataFrame, events_file: Path,
+    tickets: pd.DataFrame, tickets_file: Path, kinds: pd.Series, events_file: Path,
     input_rows: dict[str, int], run: _Run,
 ) -> None:
     """Warnings about a whole export (never about one row): empty tables, the clock, unused ticket-row values."""
@@ -595,7 +616,6 @@ def _warn_about_content(
             f"{run.after_clock} of {run.stamps} timestamps ({share:.1%}) are later than the clock "
             f"({run.now:%Y-%m-%d %H:%M} UTC): a time-zone mistake? timestamps without an offset are read as UTC"
         )
-    kinds = events["kind"].value_counts()  # categorical: counted on codes, no text pass
     present = set(kinds.index[kinds.to_numpy() > 0].astype(str))
     for column, features in FIELD_FEATURES.items():
         on_rows = int(tickets[column].notna().sum())

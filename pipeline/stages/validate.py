@@ -19,7 +19,8 @@ from pipeline.sources.ingest import (
 
 
 def validate_export(export_dir: str | Path, out_dir: str | Path | None, ingest: IngestParams) -> ValidationResult:
-    """Validate ``export_dir``; with ``out_dir``, write the canonical tables and the rejects there."""
+    """Validate ``export_dir``; with ``out_dir``, write the canonical tables and the rejects there
+    (the result's ``events`` is then None: they are in ``out_dir/events.parquet``)."""
     if out_dir is None:
         return load_export(export_dir, ingest)
     out_dir = Path(out_dir)
@@ -27,7 +28,8 @@ def validate_export(export_dir: str | Path, out_dir: str | Path | None, ingest: 
     try:
         # Events are written slice by slice while the next slice is validated, not once at the end.
         with parquet_batches(out_dir / "events.parquet") as write_events:
-            result = load_export(export_dir, ingest, on_events=write_events)
+            # The clean events are written and dropped slice by slice: never the whole table in memory.
+            result = load_export(export_dir, ingest, on_events=write_events, keep_events=False)
     except BaseException:
         if created and out_dir.is_dir() and not any(out_dir.iterdir()):
             out_dir.rmdir()  # a run that failed leaves no trace, not even an empty directory

@@ -22,3 +22,9 @@ class RejectLimitError(ExportError):
     """More input rows were rejected than ``--max-reject-rate`` allows: exit 1, which cron alerts tell apart."""
 
     exit_code = 1
+
+
+def one_line(exc: BaseException, max_chars: int | None = None) -> str:
+    """``exc``'s message on one line (a library's multi-line message would break the one-line contract)."""
+    text = " ".join(str(exc).split())
+    return text if max_chars is None else text[:max_chars]

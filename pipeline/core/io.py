@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.core import contract
-from pipeline.core.errors import ExportError, UserError
+from pipeline.core.errors import ExportError, UserError, one_line
 
 
 def find_table(export_dir: str | os.PathLike, name: str) -> Path:
@@ -63,7 +63,7 @@ def detect_delimiter(path: str | os.PathLike, encoding: str = "utf-8") -> str:
         with _open_binary(path) as handle:
             first = handle.readline(1 << 20)
     except OSError as exc:
-        raise ExportError(f"{path}: cannot read table ({_one_line(exc)})") from None
+        raise ExportError(f"{path}: cannot read table ({one_line(exc)})") from None
     header = first.decode(encoding, errors="replace")
     if "," in header:
         return ","
@@ -105,7 +105,7 @@ def read_raw_table(
     except pd.errors.ParserError as exc:
         raise _parser_error(path, exc, options) from None
     except (OSError, ValueError) as exc:
-        raise ExportError(f"{path}: cannot read table ({_one_line(exc)})") from None
+        raise ExportError(f"{path}: cannot read table ({one_line(exc)})") from None
     frame.columns = _header_names(frame.columns)
     start_lines = _physical_start_lines(frame)
     keep = ~_all_empty(frame)
@@ -173,7 +173,7 @@ def read_export_batches(
             first_line += len(frame)
             yield frame
     except (OSError, ValueError, pa.ArrowException) as exc:
-        raise ExportError(f"{path}: cannot read table ({_one_line(exc)})") from None
+        raise ExportError(f"{path}: cannot read table ({one_line(exc)})") from None
 
 
 def _open_parquet(path: Path, coded_columns: tuple[str, ...]):
@@ -184,7 +184,7 @@ def _open_parquet(path: Path, coded_columns: tuple[str, ...]):
     try:
         schema = pq.read_schema(path)
     except (OSError, ValueError, pa.ArrowException) as exc:
-        raise ExportError(f"{path}: cannot read table ({_one_line(exc)})") from None
+        raise ExportError(f"{path}: cannot read table ({one_line(exc)})") from None
     coded = [c for c in coded_columns if c in schema.names
              and (pa.types.is_string(schema.field(c).type) or pa.types.is_large_string(schema.field(c).type))]
     # A pandas index saved in the file is not a column of the export (pd.read_parquet restores it as the index).
@@ -193,7 +193,7 @@ def _open_parquet(path: Path, coded_columns: tuple[str, ...]):
     try:
         return pq.ParquetFile(path, read_dictionary=coded), names, coded
     except (OSError, ValueError, pa.ArrowException) as exc:
-        raise ExportError(f"{path}: cannot read table ({_one_line(exc)})") from None
+        raise ExportError(f"{path}: cannot read table ({one_line(exc)})") from None
 
 
 def _read_parquet_table(path: Path, timestamp_columns: tuple[str, ...], coded_columns: tuple[str, ...]) -> pd.DataFrame:
@@ -207,7 +207,7 @@ def _read_parquet_table(path: Path, timestamp_columns: tuple[str, ...], coded_co
         try:
             values = pq.read_table(path, columns=[name], read_dictionary=[name] if name in coded else None)[0]
         except (OSError, ValueError, pa.ArrowException) as exc:
-            raise ExportError(f"{path}: cannot read table ({_one_line(exc)})") from None
+            raise ExportError(f"{path}: cannot read table ({one_line(exc)})") from None
         columns[name] = _arrow_column(values, name in timestamp_columns, name in coded)
         del values
     frame = pd.DataFrame(columns, index=pd.RangeIndex(parquet.metadata.num_rows))
@@ -385,7 +385,7 @@ def _line_of_record(path: Path, record: int, options: dict) -> int | None:
 
 def _parser_error(path: Path, exc: pd.errors.ParserError, options: dict) -> ExportError:
     """A pandas tokenizer error as one line naming the physical line and what to fix."""
-    message = _one_line(exc)
+    message = one_line(exc)
     fields = _FIELD_COUNT_ERROR.search(message)
     if fields:
         expected, record, found = (int(g) for g in fields.groups())
@@ -428,12 +428,8 @@ def _decode_error(path: Path, encoding: str, exc: UnicodeDecodeError) -> ExportE
     else:
         hint = "if it was saved by Excel or another Windows program, pass --encoding cp1252 (or latin-1)"
     if line is None:
-        return ExportError(f"{path}: not valid {encoding} text ({_one_line(exc)}); {hint}")
+        return ExportError(f"{path}: not valid {encoding} text ({one_line(exc)}); {hint}")
     return ExportError(f"{path}: line {line}: byte 0x{bad} is not valid {encoding} text; {hint}")
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())
 
 
 def write_table(frame: pd.DataFrame, path: str | os.PathLike) -> Path:

@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from pipeline.core.errors import UserError
+from pipeline.core.errors import UserError, one_line
 
 DEFAULT_PARAMS_FILE = Path("params.yaml")
 URGENCY_LEVELS = ("low", "normal", "high", "urgent")
@@ -229,7 +229,7 @@ class TrainParams(Section):
     """After the held-out fit (the test period unseen; every reported number and the gate),
     refit the models that score on every labelled ticket, the newest weeks included, with
     the round counts chosen out of time and a calibrator fitted out of fold."""
-    max_tickets_per_model: int | None = Field(100_000, ge=1_000)
+    max_tickets_per_model: int | None = Field(100_000, ge=100)
     """Each model (risk: labelled tickets; urgency: solved tickets with a priority) fits on at
     most this many tickets, the same ones on every run: a larger export is sampled by ticket
     (a ticket keeps all its rows; every period keeps its share; ``models.dataset.FitSample``).
@@ -450,5 +450,5 @@ def load_params(path: str | Path = DEFAULT_PARAMS_FILE) -> Params:
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
-        raise UserError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
+        raise UserError(f"{path}: not valid YAML ({one_line(exc)})") from None
     return parse_params(data, str(path))

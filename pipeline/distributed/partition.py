@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pipeline.core.errors import UserError
+from pipeline.core.errors import UserError, one_line
 from pipeline.core.params import EngineParams
 
 PIECE = "_piece"
@@ -71,7 +71,7 @@ def _read_export(client, export_dir: str, engine: EngineParams, as_of: pd.Timest
     except (FileNotFoundError, OSError, ValueError) as exc:
         raise UserError(
             f"{export_dir}: the dask engine reads a validated export (tickets.parquet and events.parquet, "
-            f"written by `csat-triage validate EXPORT --out DIR`): {' '.join(str(exc).split())[:200]}"
+            f"written by `csat-triage validate EXPORT --out DIR`): {one_line(exc, 200)}"
         ) from None
     if as_of is not None:
         tickets = tickets[tickets["created_at"] <= as_of]

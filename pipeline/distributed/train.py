@@ -29,7 +29,7 @@ import pandas as pd
 from models.dataset import FitSample, TrainingData, label_training_rows
 from models.store import data_fingerprint
 from models.target import Target
-from pipeline.core.errors import UserError
+from pipeline.core.errors import UserError, one_line
 from pipeline.core.params import Params
 from pipeline.distributed.featurize import feature_pieces
 from pipeline.distributed.partition import ROW, PartitionedExport, piece_tables, read_export
@@ -79,7 +79,7 @@ def _read_snapshots(path: str | Path):
     try:
         return dd.read_parquet(str(path))
     except (FileNotFoundError, OSError, ValueError) as exc:
-        raise UserError(f"--snapshots {path}: cannot read the snapshot features ({' '.join(str(exc).split())[:200]}); "
+        raise UserError(f"--snapshots {path}: cannot read the snapshot features ({one_line(exc, 200)}); "
                         "run `csat-triage featurize --snapshots` again") from None
 
 

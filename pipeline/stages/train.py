@@ -56,7 +56,7 @@ from models.training import (
 )
 from pipeline import __version__
 from pipeline.core import contract
-from pipeline.core.errors import UserError
+from pipeline.core.errors import UserError, one_line
 from pipeline.core.params import Params
 from pipeline.sources.ingest import load_export
 
@@ -133,7 +133,7 @@ def _labelled_snapshots(path, tickets: pd.DataFrame, target: Target, sample: Fit
             return pd.read_parquet(path).iloc[:0]
         return pd.read_parquet(path, filters=[("ticket_id", "in", labelled)])
     except (OSError, ValueError, pa.ArrowException) as exc:
-        raise UserError(f"--snapshots {path}: cannot read the snapshot features ({' '.join(str(exc).split())[:200]}); "
+        raise UserError(f"--snapshots {path}: cannot read the snapshot features ({one_line(exc, 200)}); "
                         "make them again with `csat-triage featurize --snapshots`") from None
 
 

@@ -8,7 +8,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from features.build import CATEGORICAL_FEATURES, FEATURE_NAMES
-from models.dataset import build_training_data
+from models.dataset import FitSample, build_training_data
 from models.store import categorical_levels_of, prepare_matrix
 from models.target import Target
 from models.training import LOCAL, fit_risk
@@ -17,6 +17,7 @@ from pipeline.distributed.train import DaskFitter, early_stopping_round
 from pipeline.sources.simulator import simulate_export
 from pipeline.stages.featurize import featurize
 from pipeline.stages.validate import validate_export
+from tests.conftest import override
 
 
 @pytest.fixture(scope="module")
@@ -89,11 +90,12 @@ def _sorted(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return comparable(frame).sort_values(keys, kind="stable").reset_index(drop=True)
 
 
-@pytest.mark.parametrize("snapshots_from", ["workers", "dask_directory"])
+@pytest.mark.parametrize("snapshots_from", ["workers", "dask_directory", "workers_sampled"])
 def test_training_rows_made_on_the_workers_equal_the_local_ones(client, validated_export, engine_params,
                                                                 snapshots_from, tmp_path):
     """Risk rows (labelled snapshots with label, period, weight) and urgency rows (opening rows with the
-    final priority) are the one-machine rows, whether the workers make the snapshots or read a directory."""
+    final priority) are the one-machine rows, whether the workers make the snapshots or read a directory,
+    and each piece keeps the same tickets of train.max_tickets_per_model's sample as the whole export."""
     from pipeline.distributed.featurize import featurize_dask
     from pipeline.distributed.partition import read_export
     from pipeline.distributed.train import training_rows
@@ -101,17 +103,23 @@ def test_training_rows_made_on_the_workers_equal_the_local_ones(client, validate
 
     params, target = engine_params, Target.from_params(engine_params.target)
     export = load_export(validated_export)
-    local = build_training_data(export.tickets, export.events, target, params)
+    sample = None
+    if snapshots_from == "workers_sampled":
+        params = override(params, {"train": {"max_tickets_per_model": 100}})
+        sample = FitSample.of(export.tickets, target, 100)
+    local = build_training_data(export.tickets, export.events, target, params, sample=sample)
+    assert set(local.sampled) == ({"risk_model", "urgency_model"} if sample else set())
     snapshots = None
     if snapshots_from == "dask_directory":
         snapshots = tmp_path / "snapshots.parquet"
         featurize_dask(client, read_export(client, str(validated_export), params.engine), params, snapshots,
                        snapshots=True)
     tickets, remote, fingerprint = training_rows(client, str(validated_export), snapshots, target, params)
+    assert remote.sampled == local.sampled
 
     assert len(tickets) == len(export.tickets) and fingerprint.startswith("dask:")
     assert remote.boundaries == local.boundaries
-    assert len(local.risk) > 500 and local.risk["label"].sum() > 20  # labelled rows of both classes to compare
+    assert len(local.risk) > (400 if sample else 500) and local.risk["label"].sum() > 20  # both classes to compare
     pd.testing.assert_frame_equal(_sorted(remote.risk, ["ticket_id", "as_of"]),
                                   _sorted(local.risk, ["ticket_id", "as_of"])[list(remote.risk.columns)],
                                   check_dtype=False)

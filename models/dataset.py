@@ -66,6 +66,11 @@ class FitSample:
         n = self.tickets[part]
         return 1.0 if self.max_tickets is None or n <= self.max_tickets else self.max_tickets / n
 
+    def labelled_ids(self, tickets: pd.DataFrame, target: Target) -> np.ndarray:
+        """The ids of the labelled tickets the risk model fits on: the only ones whose snapshot rows are read."""
+        ids = tickets.loc[target.labels(tickets).notna().to_numpy(), "ticket_id"].to_numpy(dtype=object)
+        return ids[self.keeps("risk_model", ids)]
+
     def keeps(self, part: str, ticket_ids) -> np.ndarray:
         """Per ticket id (array or Series), whether ``part`` fits on it."""
         share = self.share(part)

@@ -55,9 +55,7 @@ def training_rows(client, export_dir: str, snapshots: str | Path | None, target:
     export = read_export(client, export_dir, params.engine)
     tickets = export.tickets.compute().sort_values(ROW, kind="stable").drop(columns=[ROW]).reset_index(drop=True)
     sample = FitSample.of(tickets, target, params.train.max_tickets_per_model)
-    labelled = tickets.loc[target.labels(tickets).notna().to_numpy(), "ticket_id"].to_numpy(dtype=object)
-    labelled = labelled[sample.keeps("risk_model", labelled)]
-    keep = client.scatter(pd.Index(labelled), broadcast=True)  # once per worker, not in every task
+    keep = client.scatter(pd.Index(sample.labelled_ids(tickets, target)), broadcast=True)  # once per worker, not in every task
     if snapshots is not None:
         pieces = _read_snapshots(snapshots).to_delayed()
     else:

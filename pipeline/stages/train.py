@@ -123,8 +123,7 @@ def _labelled_snapshots(path, tickets: pd.DataFrame, target: Target, sample: Fit
     join with labels anyway): at 1M tickets 0.5 M of 5 M rows, so the rest is never held in memory."""
     import pyarrow as pa
 
-    ids = tickets.loc[target.labels(tickets).notna().to_numpy(), "ticket_id"].to_numpy(dtype=object)
-    labelled = ids[sample.keeps("risk_model", ids)].astype(str).tolist()
+    labelled = sample.labelled_ids(tickets, target).astype(str).tolist()
     if not Path(path).exists():
         raise UserError(f"--snapshots {path}: no such file; make it with `csat-triage featurize --snapshots` "
                         "(dvc repro does)")

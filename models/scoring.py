@@ -188,9 +188,14 @@ def empty_queue() -> pd.DataFrame:
 
 def _threads() -> int:
     """:data:`_MAX_THREADS` while the machine has a core to spare (load average below the cores
-    minus a half), else 1."""
+    minus a half), else 1 (also where there is no load average, e.g. Windows). The numbers are
+    the same either way; a second thread on a busy machine only costs CPU."""
     cores = os.cpu_count() or 1
-    return min(_MAX_THREADS, cores) if os.getloadavg()[0] < cores - 0.5 else 1
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return 1
+    return min(_MAX_THREADS, cores) if load < cores - 0.5 else 1
 
 
 def model_predict(booster: lgb.Booster, matrix: pd.DataFrame, values: np.ndarray | None,

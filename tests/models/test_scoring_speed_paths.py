@@ -403,3 +403,16 @@ def test_reason_values_of_a_categorical_made_per_level_equal_made_per_row():
     empty = pd.Series(pd.Categorical([None, None]))
     pd.testing.assert_series_equal(_numbers(empty), pd.to_numeric(empty, errors="coerce").astype("float64"))
     pd.testing.assert_series_equal(_texts(empty), empty.astype(object).astype(str))
+
+
+def test_one_thread_where_the_platform_has_no_load_average(monkeypatch):
+    from models import scoring
+
+    def no_load_average():
+        raise OSError("no load average")
+
+    monkeypatch.setattr(scoring.os, "getloadavg", no_load_average)
+    assert scoring._threads() == 1
+    monkeypatch.setattr(scoring.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    monkeypatch.setattr(scoring.os, "cpu_count", lambda: 2)
+    assert scoring._threads() == 2  # an idle machine with a core to spare

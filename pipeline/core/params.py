@@ -64,6 +64,10 @@ class IngestParams(Section):
     delimiter: str = "auto"
     """CSV field separator (``--delimiter``): ``auto`` (a comma, or ``;``/tab when the
     header line has no comma), ``tab``, or one character."""
+    events_per_slice: int = Field(1 << 20, ge=1)
+    """Parquet events are read, validated and written this many rows at a time: each row is
+    judged on its own given the clean tickets, so `validate`'s peak memory is about one raw
+    slice plus the clean tickets, whatever the export's size (1M tickets: about 1 GB)."""
 
     @field_validator("encoding")
     @classmethod

@@ -43,9 +43,6 @@ FIELD_FEATURES = {
     "priority": "current_priority",
 }
 _ISO_EXAMPLE = "2026-03-01T14:05:00Z"
-# Events are read and validated this many rows at a time (Parquet): each row is judged on its own
-# given the clean tickets, so peak memory is one raw slice plus the clean tables, not the raw table.
-EVENT_BATCH_ROWS = 1 << 20
 _LOG = logging.getLogger(__name__)
 
 
@@ -284,7 +281,7 @@ def _read_table(path: Path, table: str, run: _Run, batches: bool = False) -> pd.
     typed = {"timestamp_columns": TIMESTAMP_COLUMNS[table], "coded_columns": CODED_COLUMNS[table]}
     if batches:
         def read(path: Path, **options) -> Iterator[pd.DataFrame]:
-            return read_export_batches(path, EVENT_BATCH_ROWS, **options)
+            return read_export_batches(path, run.settings.events_per_slice, **options)
     else:
         read = read_export_table
     if path.name.lower().endswith(".parquet"):

@@ -16,7 +16,7 @@ import pytest
 
 from pipeline.core.io import iso_utc, read_export_table, write_export
 from pipeline.core.params import IngestParams
-from pipeline.sources import ingest, ingest_columns
+from pipeline.sources import ingest_columns
 from pipeline.sources.ingest import load_export
 from pipeline.sources.simulator import simulate
 from pipeline.stages.validate import validate_export
@@ -34,12 +34,11 @@ def canonical(out) -> dict[str, pd.DataFrame]:
 
 
 # The default slice, and slices that cut the events table (and a ticket's events) in several places.
-BATCH_ROWS = [ingest.EVENT_BATCH_ROWS, 97]
+BATCH_ROWS = [IngestParams().events_per_slice, 97]
 
 
 @pytest.mark.parametrize("batch_rows", BATCH_ROWS)
-def test_csv_text_parquet_and_typed_parquet_give_identical_canonical_tables(tmp_path, monkeypatch, batch_rows):
-    monkeypatch.setattr(ingest, "EVENT_BATCH_ROWS", batch_rows)
+def test_csv_text_parquet_and_typed_parquet_give_identical_canonical_tables(tmp_path, batch_rows):
     simulation = simulate(300, 3)
     tickets, events = simulation.tickets, simulation.events
     write_export(tmp_path / "csv", tickets, events, "csv")
@@ -58,7 +57,7 @@ def test_csv_text_parquet_and_typed_parquet_give_identical_canonical_tables(tmp_
 
     outputs = {}
     for name in ("csv", "text_parquet", "typed_parquet", "export_parquet"):
-        validate_export(tmp_path / name, tmp_path / f"out_{name}", IngestParams())
+        validate_export(tmp_path / name, tmp_path / f"out_{name}", IngestParams(events_per_slice=batch_rows))
         outputs[name] = canonical(tmp_path / f"out_{name}")
     reference = outputs["csv"]
     assert len(reference["tickets"]) == len(tickets) and len(reference["events"]) == len(events)
@@ -99,9 +98,8 @@ def bad_rows() -> tuple[pd.DataFrame, pd.DataFrame]:
     return tickets, events
 
 
-@pytest.mark.parametrize("batch_rows", [ingest.EVENT_BATCH_ROWS, 5, 1])
-def test_bad_values_in_parquet_text_columns_get_the_csv_reasons_on_the_same_lines(tmp_path, monkeypatch, batch_rows):
-    monkeypatch.setattr(ingest, "EVENT_BATCH_ROWS", batch_rows)
+@pytest.mark.parametrize("batch_rows", [IngestParams().events_per_slice, 5, 1])
+def test_bad_values_in_parquet_text_columns_get_the_csv_reasons_on_the_same_lines(tmp_path, batch_rows):
     tickets, events = bad_rows()
     for fmt in ("csv", "parquet"):
         (tmp_path / fmt).mkdir()
@@ -110,7 +108,7 @@ def test_bad_values_in_parquet_text_columns_get_the_csv_reasons_on_the_same_line
         events.to_csv(tmp_path / fmt / "events.csv", index=False) if fmt == "csv" else events.to_parquet(
             tmp_path / fmt / "events.parquet", index=False)
     from_csv = load_export(tmp_path / "csv", now=NOW)
-    from_parquet = load_export(tmp_path / "parquet", now=NOW)
+    from_parquet = load_export(tmp_path / "parquet", IngestParams(events_per_slice=batch_rows), now=NOW)
     reasons = from_parquet.rejects.drop(columns="file")
     pd.testing.assert_frame_equal(reasons, from_csv.rejects.drop(columns="file"))
     assert set(from_parquet.rejects["file"]) == {"tickets.parquet", "events.parquet"}

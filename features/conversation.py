@@ -127,8 +127,8 @@ class _Counted:
 class ConversationStreams:
     """What :meth:`Timeline.state_at` reads: one stream per kind of state change.
 
-    ``public``: public customer and agent messages (speaker; customer messages,
-    ping-pong flips and wait stretches counted along it); ``customer``/``agent``: the
+    ``public``: public customer and agent messages (customer messages, ping-pong flips and
+    wait stretches counted along it); ``customer``/``agent``: the
     positions of each speaker's messages, in the order of ``public``; ``status``: status
     events with a known status; ``group``/``assignee``/``priority``: change events;
     ``notes``: internal notes; ``waits``: public messages and status events, the only
@@ -137,7 +137,6 @@ class ConversationStreams:
     """
 
     public: _Counted
-    speaker: np.ndarray  # per public message: _CUSTOMER or _AGENT (int8)
     customer_positions: np.ndarray  # int64: the customer messages among ``public``
     agent_positions: np.ndarray
     stretch_positions: np.ndarray  # int64: customer messages that start a wait (previous speaker not the customer)
@@ -271,7 +270,7 @@ def build_timeline(
         public=_Counted(public, {"customer": _running(speaker == _CUSTOMER, "int32"),
                                  "flips": _running(flips, "int32"),
                                  "stretches": _running(stretch_begins, "int32")}),
-        speaker=speaker, customer_positions=customer_positions, agent_positions=agent_positions,
+        customer_positions=customer_positions, agent_positions=agent_positions,
         stretch_positions=public.positions[stretch_begins],
         signals_running={column: _running(signals[column].to_numpy(), "int64") for column in TEXT_SIGNAL_COLUMNS},
         status=status, group=group, assignee=assignee, priority=priority,

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from features.attributes import TIME_KEY_SHIFT, AttributeHistory
-from features.workload import Needles, overall_bad_share, pile_bad_share, rated_tickets
+from features.workload import Needles, Ratings, pile_bad_share
 from pipeline.core import contract
 
 # (name, unit, definition): copied into features.build.FEATURES.
@@ -45,11 +45,13 @@ def organization_features(
     code: np.ndarray,
     as_of_s: np.ndarray,
     prior_ratings: float,
+    ratings: Ratings | None = None,
 ) -> pd.DataFrame:
     """One row per query (:data:`ORGANIZATION_FEATURE_NAMES`, float64), in query order.
 
     ``attributes``/``created_s``: from the timeline of ``tickets`` (same ticket order);
-    ``code``: each query's ticket position; ``as_of_s``: int64 epoch seconds.
+    ``code``: each query's ticket position; ``as_of_s``: int64 epoch seconds; ``ratings``:
+    ``Ratings.of(tickets, as_of_s)`` when the caller has it already.
     """
     code = np.asarray(code, dtype="int64")
     as_of_s = np.asarray(as_of_s, dtype="int64")
@@ -65,8 +67,8 @@ def organization_features(
                        - np.searchsorted(keys, pile * TIME_KEY_SHIFT, side="left"))
     previous = np.where(known_now, before_creation[code], np.nan)
 
-    rated, rated_s, rated_bad = rated_tickets(tickets)
-    overall = overall_bad_share(rated_s, rated_bad, as_of_s)
+    ratings = ratings or Ratings.of(tickets, as_of_s)
+    rated, rated_s, rated_bad, overall = ratings.rated, ratings.rated_s, ratings.bad, ratings.overall
     with_organization = organization[rated] >= 0
     rated = rated[with_organization]
     share = pile_bad_share(

@@ -52,23 +52,41 @@ _NO_VALUE_PILE = 0
 _OUT = -1
 
 
+@dataclass(frozen=True)
+class Ratings:
+    """The rated tickets (:func:`rated_tickets`) and the overall bad share before each query
+    (:func:`overall_bad_share`): what the team and the organization records both read."""
+
+    rated: np.ndarray
+    rated_s: np.ndarray
+    bad: np.ndarray
+    overall: np.ndarray
+
+    @classmethod
+    def of(cls, tickets: pd.DataFrame, as_of_s: np.ndarray) -> Ratings:
+        rated, rated_s, bad = rated_tickets(tickets)
+        return cls(rated, rated_s, bad, overall_bad_share(rated_s, bad, np.asarray(as_of_s, dtype="int64")))
+
+
 def team_features(
-    tickets: pd.DataFrame, timeline: Timeline, code: np.ndarray, as_of_s: np.ndarray, prior_ratings: float
+    tickets: pd.DataFrame, timeline: Timeline, code: np.ndarray, as_of_s: np.ndarray, prior_ratings: float,
+    ratings: Ratings | None = None,
 ) -> pd.DataFrame:
     """One row per query (:data:`TEAM_FEATURE_NAMES`, float64), in query order.
 
     ``tickets``: the table ``timeline`` was built from (same rows, same order);
     ``code``: each query's ticket position in ``timeline.ticket_ids``; ``as_of_s``: int64
-    epoch seconds; ``prior_ratings``: ``team_record.prior_ratings``.
+    epoch seconds; ``prior_ratings``: ``team_record.prior_ratings``; ``ratings``:
+    ``Ratings.of(tickets, as_of_s)`` when the caller has it already.
     """
     if len(tickets) != len(timeline.ticket_ids):
         raise ValueError("team_features needs the tickets table the timeline was built from")
     code = np.asarray(code, dtype="int64")
     as_of_s = np.asarray(as_of_s, dtype="int64")
     query_event = _locate_sorted(timeline, code, as_of_s)
-    rated, rated_s, rated_bad = rated_tickets(tickets)
+    ratings = ratings or Ratings.of(tickets, as_of_s)
+    rated, rated_s, rated_bad, overall = ratings.rated, ratings.rated_s, ratings.bad, ratings.overall
     rated_event = locate(timeline, rated, rated_s)  # rated codes ascend: already sorted
-    overall = overall_bad_share(rated_s, rated_bad, as_of_s)
     done = np.isin(timeline.status_now, _DONE_CODES)
     out: dict[str, np.ndarray] = {}
     for team, value_codes in (("group", timeline.group_code), ("assignee", timeline.assignee_code)):

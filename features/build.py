@@ -166,22 +166,21 @@ def features_from_timeline(
         missing = queries["ticket_id"][code < 0].iloc[0]
         raise ValueError(f"as-of rows name ticket {missing!r}, which is not in the tickets table")
     as_of_s = to_epoch_seconds(queries["as_of"])
-    columns: dict[str, pd.Series] = {}
-    for part in (
-        queries.reset_index(drop=True),
-        _conversation_features(timeline, code, as_of_s),
-        _ticket_features(tickets, timeline, code),
-        (_cross_ticket_columns(tickets, timeline, code, as_of_s) if cross_ticket
-         else pd.DataFrame(np.nan, index=range(len(code)), columns=list(CROSS_TICKET_FEATURES))),
-        attribute_features(timeline.attributes, code, as_of_s),
-    ):
-        columns.update(part.items())
+    out = pd.concat(
+        [
+            queries.reset_index(drop=True),
+            _conversation_features(timeline, code, as_of_s),
+            _ticket_features(tickets, timeline, code),
+            (_cross_ticket_columns(tickets, timeline, code, as_of_s) if cross_ticket
+             else pd.DataFrame(np.nan, index=range(len(code)), columns=list(CROSS_TICKET_FEATURES))),
+            attribute_features(timeline.attributes, code, as_of_s),
+        ],
+        axis=1,
+    )
     for name in CATEGORICAL_FEATURES:
-        columns[name] = columns[name].astype("category")
-    columns[OPENING_TEXT] = pd.Series(_opening_text(tickets, timeline, code, as_of_s))  # text: pandas infers str
-    # One frame built in the final column order: a concat, then a reorder, copied millions of snapshot rows twice.
-    order = [*queries.columns, *FEATURE_NAMES, *timeline.attributes.feature_names, OPENING_TEXT]
-    return pd.DataFrame({name: columns[name] for name in order})
+        out[name] = out[name].astype("category")
+    out[OPENING_TEXT] = _opening_text(tickets, timeline, code, as_of_s)
+    return out[list(queries.columns) + list(FEATURE_NAMES) + list(timeline.attributes.feature_names) + [OPENING_TEXT]]
 
 
 def cross_ticket_features(tickets: pd.DataFrame, timeline: Timeline, queries: pd.DataFrame) -> pd.DataFrame:

@@ -177,4 +177,3 @@ def label_training_rows(
 def per_ticket_weights(ticket_ids: pd.Series) -> np.ndarray:
     """1 / number of rows of the row's ticket: every ticket weighs 1 in total."""
     return 1.0 / ticket_ids.groupby(ticket_ids).transform("size").to_numpy()
-

@@ -183,6 +183,17 @@ def features_from_timeline(
     return out[list(queries.columns) + list(FEATURE_NAMES) + list(timeline.attributes.feature_names) + [OPENING_TEXT]]
 
 
+def status_at(tickets: pd.DataFrame, timeline: Timeline, queries: pd.DataFrame) -> pd.Categorical:
+    """The ``status_now`` feature of each query (``ticket_id``, ``as_of``) alone, the same values as
+    :func:`features_from_timeline` gives: what a nightly run needs to find the open tickets before
+    it computes the other features of those only (at 1M tickets, 15k are open)."""
+    code = ticket_codes(tickets["ticket_id"], queries["ticket_id"])
+    if (code < 0).any():
+        raise ValueError(f"as-of rows name ticket {queries['ticket_id'][code < 0].iloc[0]!r}, not in the tickets table")
+    state = timeline.state_at(locate(timeline, code, to_epoch_seconds(queries["as_of"])))
+    return _categorical(np.asarray(contract.STATUSES, dtype=object), state["status_code"].astype("int64"))
+
+
 def cross_ticket_features(tickets: pd.DataFrame, timeline: Timeline, queries: pd.DataFrame) -> pd.DataFrame:
     """The :data:`CROSS_TICKET_FEATURES` of ``queries`` (``ticket_id``, ``as_of``), in query order.
 

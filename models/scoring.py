@@ -14,9 +14,9 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from features.build import features_from_timeline
+from features.build import features_from_timeline, status_at
 from features.calendar import BusinessHours
-from features.conversation import build_timeline
+from features.conversation import Timeline, build_timeline
 from features.snapshots import opening_moments
 from models.policy import PriorityPolicy, rank_queue, sla_urgency
 from models.reasons import TIER_ORDER, ReasonMeasures, measure_reasons, reason_catalogue, tier_rank, top_reasons
@@ -54,19 +54,10 @@ def score_tickets(
     hours = BusinessHours.from_params(params.business_hours)
     policy = PriorityPolicy.from_params(params.policy)
     timeline = build_timeline(tickets, events, hours, model.static_attributes, model.prior_ratings)
-    created = tickets[(tickets["created_at"] <= as_of).to_numpy()].reset_index(drop=True)
-    now = features_from_timeline(
-        tickets, timeline, pd.DataFrame({"ticket_id": created["ticket_id"], "as_of": as_of})
-    )
-    # Open as of the moment scored: the status the events give then, or the export's status
-    # for tickets whose log has no status events at all.
-    logged = pd.Index(pd.unique(events.loc[(events["kind"] == "status").to_numpy(), "ticket_id"]))
-    has_status_events = logged.get_indexer(created["ticket_id"]) >= 0  # a hash lookup: isin on text ids is slow
-    status = np.where(has_status_events, now["status_now"].astype(str), created["status"].astype(str))
-    keep = np.ones(len(created), dtype=bool) if all_tickets else ~np.isin(status, contract.DONE_STATUSES)
-    chosen, now = created[keep].reset_index(drop=True), now[keep].reset_index(drop=True)
+    chosen = open_tickets(tickets, events, timeline, as_of, all_tickets)
     if chosen.empty:
         return empty_queue()
+    now = features_from_timeline(tickets, timeline, pd.DataFrame({"ticket_id": chosen["ticket_id"], "as_of": as_of}))
     opening = None
     if model.urgency_booster is not None:
         # Urgency is judged from what was known as the ticket arrived, exactly as it was trained.
@@ -112,6 +103,24 @@ def score_tickets(
         group=chosen["group"].to_numpy(dtype=object), assignee=chosen["assignee"].to_numpy(dtype=object),
         current_wait_minutes=now["current_wait_minutes"].to_numpy(), measures=measures,
     )
+
+
+def open_tickets(tickets: pd.DataFrame, events: pd.DataFrame, timeline: Timeline, moment: pd.Timestamp,
+                 all_tickets: bool = False) -> pd.DataFrame:
+    """The ticket rows created by ``moment`` and open then (every created one with ``all_tickets``).
+
+    Open as of the moment scored: the status the events give then, or the export's status for
+    tickets whose log has no status events at all. Only the status is computed here, so the
+    other features are computed for the open tickets alone.
+    """
+    created = tickets[(tickets["created_at"] <= moment).to_numpy()].reset_index(drop=True)
+    if all_tickets or created.empty:
+        return created
+    status_now = status_at(tickets, timeline, pd.DataFrame({"ticket_id": created["ticket_id"], "as_of": moment}))
+    logged = pd.Index(pd.unique(events.loc[(events["kind"] == "status").to_numpy(), "ticket_id"]))
+    has_status_events = logged.get_indexer(created["ticket_id"]) >= 0  # a hash lookup: isin on text ids is slow
+    status = np.where(has_status_events, pd.Series(status_now).astype(str), created["status"].astype(str))
+    return created[~np.isin(status, contract.DONE_STATUSES)].reset_index(drop=True)
 
 
 def predicted_urgency(model: TriageModel, opening: pd.DataFrame | None) -> tuple[np.ndarray | None, np.ndarray | None]:

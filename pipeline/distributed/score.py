@@ -29,9 +29,8 @@ from features.conversation import build_timeline
 from features.snapshots import opening_moments
 from models.policy import PriorityPolicy, rank_queue, sla_urgency
 from models.reasons import TIER_ORDER, tier_rank
-from models.scoring import empty_queue, predicted_urgency, queue_table, risk_contributions
+from models.scoring import empty_queue, open_tickets, predicted_urgency, queue_table, risk_contributions
 from models.store import TriageModel
-from pipeline.core import contract
 from pipeline.core.params import Params
 from pipeline.distributed.featurize import cross_ticket_blocks, with_cross_ticket
 from pipeline.distributed.partition import PartitionedExport, piece_tables
@@ -121,19 +120,14 @@ def _queries(piece: _Piece | None) -> pd.DataFrame | None:
 def _open_tickets(tickets: pd.DataFrame, events: pd.DataFrame, settings: _Settings) -> _Piece | None:
     """Step 1 (as score_tickets): the tickets open at the moment, with features but the cross-ticket ones."""
     tickets, events = piece_tables(tickets, events)
-    created = tickets[(tickets["created_at"] <= settings.moment).to_numpy()].reset_index(drop=True)
-    if created.empty:
+    if not (tickets["created_at"] <= settings.moment).any():
         return None
     timeline = build_timeline(tickets, events, settings.hours, settings.static, settings.prior)
-    now = features_from_timeline(tickets, timeline, pd.DataFrame({"ticket_id": created["ticket_id"],
-                                                                  "as_of": settings.moment}), cross_ticket=False)
-    logged = pd.Index(pd.unique(events.loc[(events["kind"] == "status").to_numpy(), "ticket_id"]))
-    has_status_events = logged.get_indexer(created["ticket_id"]) >= 0
-    status = np.where(has_status_events, now["status_now"].astype(str), created["status"].astype(str))
-    keep = np.ones(len(created), dtype=bool) if settings.all_tickets else ~np.isin(status, contract.DONE_STATUSES)
-    chosen, now = created[keep].reset_index(drop=True), now[keep].reset_index(drop=True)
+    chosen = open_tickets(tickets, events, timeline, settings.moment, settings.all_tickets)
     if chosen.empty:
         return None
+    now = features_from_timeline(tickets, timeline, pd.DataFrame({"ticket_id": chosen["ticket_id"],
+                                                                  "as_of": settings.moment}), cross_ticket=False)
     opening = None
     if settings.urgency:
         opening = features_from_timeline(

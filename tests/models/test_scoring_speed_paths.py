@@ -416,3 +416,20 @@ def test_one_thread_where_the_platform_has_no_load_average(monkeypatch):
     monkeypatch.setattr(scoring.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
     monkeypatch.setattr(scoring.os, "cpu_count", lambda: 2)
     assert scoring._threads() == 2  # an idle machine with a core to spare
+
+
+@pytest.mark.parametrize("moment", ["latest", "midway"])
+def test_status_alone_equals_the_status_now_feature(demo, export, moment):
+    """The nightly run picks the open tickets from :func:`status_at` before it computes their other
+    features: it must give the feature's values, missing before a ticket's first status event too."""
+    from features.build import features_from_timeline, status_at
+    from features.conversation import build_timeline
+
+    tickets, events = export.tickets, export.events
+    at = events["at"].max() if moment == "latest" else events["at"].min() + (events["at"].max() - events["at"].min()) / 2
+    queries = pd.DataFrame({"ticket_id": tickets.loc[tickets["created_at"] <= at, "ticket_id"], "as_of": at})
+    timeline = build_timeline(tickets, events, BusinessHours.from_params(demo.params.business_hours))
+    alone = pd.Series(status_at(tickets, timeline, queries), name="status_now")
+    feature = features_from_timeline(tickets, timeline, queries)["status_now"]
+    pd.testing.assert_series_equal(alone, feature)
+    assert alone.nunique() >= 3  # open and done tickets alike, so agreeing is not trivial

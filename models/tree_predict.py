@@ -20,9 +20,8 @@ from dataclasses import dataclass
 import lightgbm as lgb
 import numpy as np
 
-from models.tree_shap import LIGHTGBM_ZERO, Column
+from models.tree_shap import LIGHTGBM_ZERO, MISSING_NAN, MISSING_ZERO, Column, category_bitsets, numbers, tree_fields
 
-_MISSING_ZERO, _MISSING_NAN = 1, 2  # decision_type bits 2-3, as in models.tree_shap
 # A tree's decisions make one uint16 pattern number per row: trees of up to 16 splits (17 leaves).
 MAX_PATTERN_NODES = 16
 
@@ -59,9 +58,7 @@ def read_forest(booster: lgb.Booster) -> Forest | None:
     if (objective == "multiclass") != (per_iteration > 1):
         return None
     trees = []
-    for block in text.split("\nTree=")[1:]:
-        lines = block.split("\n\n")[0].split("\n")[1:]  # a tree ends at a blank line
-        fields = dict(line.split("=", 1) for line in lines if "=" in line)
+    for fields in tree_fields(text):
         if fields.get("is_linear", "0") != "0":
             return None
         tree = _tree(fields)
@@ -75,22 +72,16 @@ def read_forest(booster: lgb.Booster) -> Forest | None:
     return Forest(tuple(trees), per_iteration, objective == "multiclass")
 
 
-def _numbers(fields: dict[str, str], name: str, dtype: str) -> np.ndarray:
-    return np.array(fields[name].split(), dtype=dtype) if fields.get(name, "").strip() else np.zeros(0, dtype)
-
-
 def _tree(fields: dict[str, str]) -> _Tree | None:
-    split_feature = _numbers(fields, "split_feature", "int64")
+    split_feature = numbers(fields, "split_feature", "int64")
     if len(split_feature) > MAX_PATTERN_NODES:
         return None
-    boundaries = _numbers(fields, "cat_boundaries", "int64")
-    words = _numbers(fields, "cat_threshold", "uint64").astype(np.uint32)
     return _Tree(
-        split_feature=split_feature, threshold=_numbers(fields, "threshold", "float64"),
-        decision_type=_numbers(fields, "decision_type", "int64"),
-        left=_numbers(fields, "left_child", "int64"), right=_numbers(fields, "right_child", "int64"),
-        leaf_value=_numbers(fields, "leaf_value", "float64"),
-        cat_bitsets=tuple(words[boundaries[k]:boundaries[k + 1]] for k in range(len(boundaries) - 1)),
+        split_feature=split_feature, threshold=numbers(fields, "threshold", "float64"),
+        decision_type=numbers(fields, "decision_type", "int64"),
+        left=numbers(fields, "left_child", "int64"), right=numbers(fields, "right_child", "int64"),
+        leaf_value=numbers(fields, "leaf_value", "float64"),
+        cat_bitsets=category_bitsets(fields),
     )
 
 
@@ -157,10 +148,10 @@ class _Splits:
         rank = self.rank[f]
         below = rank <= rank.dtype.type(np.searchsorted(self.cuts[f], tree.threshold[node]))
         missing, default_left = (decision >> 2) & 3, bool(decision & 2)
-        if missing == _MISSING_ZERO:
+        if missing == MISSING_ZERO:
             return np.logical_or(below, self.is_zero[f], out=below) if default_left else \
                 np.logical_and(below, self.not_zero[f], out=below)
-        if missing == _MISSING_NAN:
+        if missing == MISSING_NAN:
             return np.logical_or(below, self.is_nan[f], out=below) if default_left else \
                 np.logical_and(below, self.not_nan[f], out=below)
         return below

@@ -29,7 +29,7 @@ import numpy as np
 
 # LightGBM treats |value| <= this float32 constant as zero (its kZeroThreshold).
 LIGHTGBM_ZERO = float(np.float32(1e-35))
-_MISSING_ZERO, _MISSING_NAN = 1, 2  # decision_type bits 2-3
+MISSING_ZERO, MISSING_NAN = 1, 2  # decision_type bits 2-3
 # Trees whose paths hold more distinct features than this are left to LightGBM: the leaf
 # tables have 2^p rows (LightGBM's default num_leaves of 31 gives paths of at most 30).
 MAX_PATH_FEATURES = 16
@@ -66,9 +66,7 @@ class Tree:
 def parse_trees(model_text: str) -> list[Tree] | None:
     """The trees of a LightGBM model text, or None when one has paths too long for the tables."""
     trees = []
-    for block in model_text.split("\nTree=")[1:]:
-        lines = block.split("\n\n")[0].split("\n")[1:]  # a tree ends at a blank line
-        fields = dict(line.split("=", 1) for line in lines if "=" in line)
+    for fields in tree_fields(model_text):
         if "split_feature" not in fields:  # a single leaf explains nothing
             continue
         tree = _tree(fields)
@@ -79,18 +77,30 @@ def parse_trees(model_text: str) -> list[Tree] | None:
     return trees
 
 
-def _numbers(fields: dict[str, str], name: str, dtype: str) -> np.ndarray:
+def tree_fields(model_text: str) -> list[dict[str, str]]:
+    """Each tree's ``key=value`` lines of a LightGBM model text, in the model's order."""
+    blocks = (block.split("\n\n")[0].split("\n")[1:] for block in model_text.split("\nTree=")[1:])  # ends at a blank line
+    return [dict(line.split("=", 1) for line in lines if "=" in line) for lines in blocks]
+
+
+def numbers(fields: dict[str, str], name: str, dtype: str) -> np.ndarray:
+    """One of a tree's number lists (empty when the tree has none)."""
     return np.array(fields[name].split(), dtype=dtype) if fields.get(name, "").strip() else np.zeros(0, dtype)
 
 
+def category_bitsets(fields: dict[str, str]) -> tuple[np.ndarray, ...]:
+    """Per categorical split of a tree, the uint32 words of its category bitset."""
+    boundaries = numbers(fields, "cat_boundaries", "int64")
+    words = numbers(fields, "cat_threshold", "uint64").astype(np.uint32)
+    return tuple(words[boundaries[k]:boundaries[k + 1]] for k in range(len(boundaries) - 1))
+
+
 def _tree(fields: dict[str, str]) -> Tree | None:
-    split_feature = _numbers(fields, "split_feature", "int64")
-    left, right = _numbers(fields, "left_child", "int64"), _numbers(fields, "right_child", "int64")
-    leaf_value, leaf_count = _numbers(fields, "leaf_value", "float64"), _numbers(fields, "leaf_count", "float64")
-    internal_count = _numbers(fields, "internal_count", "float64")
-    boundaries = _numbers(fields, "cat_boundaries", "int64")
-    words = _numbers(fields, "cat_threshold", "uint64").astype(np.uint32)
-    bitsets = tuple(words[boundaries[k]:boundaries[k + 1]] for k in range(len(boundaries) - 1))
+    split_feature = numbers(fields, "split_feature", "int64")
+    left, right = numbers(fields, "left_child", "int64"), numbers(fields, "right_child", "int64")
+    leaf_value, leaf_count = numbers(fields, "leaf_value", "float64"), numbers(fields, "leaf_count", "float64")
+    internal_count = numbers(fields, "internal_count", "float64")
+    bitsets = category_bitsets(fields)
 
     def count(child: int) -> float:
         return internal_count[child] if child >= 0 else leaf_count[~child]
@@ -107,7 +117,7 @@ def _tree(fields: dict[str, str]) -> Tree | None:
             continue
         stack.append((int(left[node]), [*nodes, node], [*sides, True]))
         stack.append((int(right[node]), [*nodes, node], [*sides, False]))
-    return Tree(split_feature, _numbers(fields, "threshold", "float64"), _numbers(fields, "decision_type", "int64"),
+    return Tree(split_feature, numbers(fields, "threshold", "float64"), numbers(fields, "decision_type", "int64"),
                 bitsets, tuple(leaves))
 
 
@@ -189,11 +199,11 @@ def goes_left(tree: Tree, node: int, col: Column) -> np.ndarray:
         by_code = np.zeros(max(col.max_code, len(in_set)) + 1, dtype=bool)  # code 0: missing, never in a set
         by_code[1:len(in_set) + 1] = in_set
         return by_code[col.code]
-    if missing == _MISSING_NAN:
+    if missing == MISSING_NAN:
         below = col.value <= tree.threshold[node]  # False for NaN
         return below | col.is_nan if default_left else below
     below = col.zeroed <= tree.threshold[node]
-    if missing == _MISSING_ZERO:
+    if missing == MISSING_ZERO:
         return below | col.is_zero if default_left else below & ~col.is_zero
     return below
 
@@ -236,7 +246,7 @@ def _explain_rows(tree: Tree, columns: dict[int, Column], n_rows: int) -> tuple[
         decisions[node] = goes_left(tree, node, columns[int(f)])
     if n_nodes <= _MAX_PATTERN_BITS and 2**n_nodes < 4 * n_rows:
         # Explain each distinct decision pattern once, then take the values back to the rows.
-        pattern = _pattern_numbers(decisions)
+        pattern = _patternnumbers(decisions)
         seen = np.flatnonzero(np.bincount(pattern, minlength=2**n_nodes))
         number = np.zeros(2**n_nodes, dtype=np.int32)
         number[seen] = np.arange(len(seen), dtype=np.int32)
@@ -260,7 +270,7 @@ def _in_parts(threads: int, items: list, work, interleave: bool = False) -> list
     return [] if interleave else [item for result in results for item in result]
 
 
-def _pattern_numbers(decisions: np.ndarray) -> np.ndarray:
+def _patternnumbers(decisions: np.ndarray) -> np.ndarray:
     """Per row (column of ``decisions``), the number whose bit ``node`` is that node's decision."""
     pattern = np.zeros(decisions.shape[1], dtype=np.int32)
     for node in range(decisions.shape[0]):  # a loop over the tree's few splits (packbits on axis 0 is slower)
